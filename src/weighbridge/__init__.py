@@ -1,0 +1,105 @@
+"""weighbridge: open-weight and closed models behind one interface, every call logged.
+
+    >>> import weighbridge
+    >>> weighbridge.chat("smollm2-135m", "What is the capital of France?").content
+    'The capital of France is Paris.'
+
+Names are imported on first use, so ``import weighbridge`` (and ``weighbridge --help``) stay
+fast: pydantic, httpx and llama.cpp load only when a call needs them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weighbridge.client import AsyncStream, Client, Messages, Stream
+    from weighbridge.errors import (
+        ConfigError,
+        InvalidRequestError,
+        MissingKeyError,
+        ModelLoadError,
+        ProviderError,
+        StreamInterruptedError,
+        UnknownModelError,
+        WeighbridgeError,
+    )
+    from weighbridge.types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
+
+__all__ = [
+    "AsyncStream",
+    "ChatRequest",
+    "ChatResponse",
+    "Client",
+    "ConfigError",
+    "InvalidRequestError",
+    "Message",
+    "MissingKeyError",
+    "ModelLoadError",
+    "ProviderError",
+    "Stream",
+    "StreamChunk",
+    "StreamInterruptedError",
+    "UnknownModelError",
+    "Usage",
+    "WeighbridgeError",
+    "achat",
+    "astream",
+    "chat",
+    "stream",
+]
+
+_HOMES = {
+    "AsyncStream": "weighbridge.client",
+    "Client": "weighbridge.client",
+    "Stream": "weighbridge.client",
+    "ChatRequest": "weighbridge.types",
+    "ChatResponse": "weighbridge.types",
+    "Message": "weighbridge.types",
+    "StreamChunk": "weighbridge.types",
+    "Usage": "weighbridge.types",
+}
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    if name in __all__:
+        return getattr(importlib.import_module("weighbridge.errors"), name)
+    raise AttributeError(f"module 'weighbridge' has no attribute {name!r}")
+
+
+def default_client() -> Client:
+    """The process-wide client behind :func:`chat` and friends, made on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            from weighbridge.client import Client
+
+            _default = Client()
+        return _default
+
+
+def chat(model: str | None, messages: Messages, **params: Any) -> ChatResponse:
+    """Ask ``model`` (the configured default when None) and wait for the whole answer."""
+    return default_client().chat(messages, model=model, **params)
+
+
+async def achat(model: str | None, messages: Messages, **params: Any) -> ChatResponse:
+    """The async twin of :func:`chat`."""
+    return await default_client().achat(messages, model=model, **params)
+
+
+def stream(model: str | None, messages: Messages, **params: Any) -> Stream:
+    """Iterate the answer's chunks as they come; ``.response`` holds the whole afterwards."""
+    return default_client().stream(messages, model=model, **params)
+
+
+def astream(model: str | None, messages: Messages, **params: Any) -> AsyncStream:
+    """The async twin of :func:`stream`: ``async for chunk in weighbridge.astream(...)``."""
+    return default_client().astream(messages, model=model, **params)

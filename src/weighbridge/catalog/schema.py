@@ -1,0 +1,122 @@
+"""The shape of a catalog entry: shared by the shipped catalog and the user's config."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ProviderType = Literal["openai", "anthropic", "gemini", "llamacpp"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class ProviderEntry(_Strict):
+    """A named endpoint speaking one wire protocol. Keys live in the environment, never here."""
+
+    type: ProviderType
+    base_url: str | None = None
+    api_key_env: str | None = None
+    data_leaves_machine: bool = True
+    verified: str | None = None
+    docs: str | None = None
+    timeout_s: float = Field(default=600.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: OpenAI's reasoning models take ``max_completion_tokens``; most servers ``max_tokens``.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> ProviderEntry:
+        if self.type != "llamacpp" and not self.base_url:
+            raise ValueError(f"a provider of type '{self.type}' needs a base_url")
+        return self
+
+
+class License(_Strict):
+    id: str
+    name: str | None = None
+    commercial_use: bool | None = None
+    terms: str | None = None
+    url: str | None = None
+
+
+class ServeOption(_Strict):
+    """One way to run a model: a provider plus the upstream model id (or a local file)."""
+
+    provider: str
+    model: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _model_or_file(self) -> ServeOption:
+        if (self.model is None) == (self.file is None):
+            raise ValueError("a serve entry needs exactly one of 'model' or 'file'")
+        return self
+
+
+class Price(_Strict):
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    per_image_usd: float | None = Field(default=None, ge=0)
+    provider: str | None = None
+    as_of: str | None = None
+    source: str | None = None
+
+
+class Benchmark(_Strict):
+    name: str
+    score: float
+    unit: str | None = None
+    source: str
+    notes: str | None = None
+
+
+class ModelEntry(_Strict):
+    """One model a user can name. Only ``serve`` is needed to run it; the rest informs choices."""
+
+    name: str | None = None
+    vendor: str | None = None
+    modality: Literal["chat", "image", "embedding"] = "chat"
+    open_weights: bool | None = None
+    parameters_b: float | None = Field(default=None, gt=0)
+    active_parameters_b: float | None = Field(default=None, gt=0)
+    context_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    released: str | None = None
+    deprecated: str | None = None
+    deprecation_source: str | None = None
+    notes: str | None = None
+    #: Used when a request brings no system prompt of its own (small models need one).
+    system_prompt: str | None = None
+    license: License | None = None
+    serve: list[ServeOption] = Field(default_factory=list)
+    price: Price | None = None
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+
+
+class SelfHosting(_Strict):
+    """What an hour of the local machine costs, so local inference is never priced at zero."""
+
+    usd_per_hour: float = Field(ge=0)
+    source: str | None = None
+    as_of: str | None = None
+
+
+class Catalog(_Strict):
+    meta: dict[str, str] = Field(default_factory=dict)
+    self_hosting: SelfHosting | None = None
+    providers: dict[str, ProviderEntry] = Field(default_factory=dict)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _serve_names_known_providers(self) -> Catalog:
+        for model_id, entry in self.models.items():
+            for option in entry.serve:
+                if option.provider not in self.providers:
+                    raise ValueError(
+                        f"model '{model_id}' is served by unknown provider '{option.provider}'"
+                    )
+        return self

@@ -1,0 +1,62 @@
+"""The ``weighbridge`` command. Each command group lives in its own module and imports the
+library only when it runs, so ``weighbridge --help`` loads nothing but click.
+
+Every :class:`~weighbridge.errors.WeighbridgeError` ends the command with one line on stderr
+and exit code 2; set WEIGHBRIDGE_DEBUG=1 to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from weighbridge.cli import logs, models, run
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        from weighbridge.errors import WeighbridgeError
+
+        try:
+            return super().invoke(ctx)
+        except WeighbridgeError as exc:
+            if os.environ.get("WEIGHBRIDGE_DEBUG"):
+                raise
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="weighbridge")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="WEIGHBRIDGE_CONFIG",
+    help="Config file (default: $WEIGHBRIDGE_HOME/config.toml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Run open-weight and closed models side by side: one interface, every call logged.
+
+    With no configuration it runs SmolLM2-135M-Instruct locally: no key, no network.
+    """
+    ctx.obj = {"config": config}
+
+
+cli.add_command(models.models)
+cli.add_command(run.run)
+cli.add_command(logs.logs)
+
+
+def main() -> None:
+    cli.main(prog_name="weighbridge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

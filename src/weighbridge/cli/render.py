@@ -1,0 +1,37 @@
+"""Small formatting helpers shared by the commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from weighbridge.types import ChatResponse
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "$0"
+    if value >= 0.01:
+        return f"${value:,.4f}"
+    return f"${value:.2g}" if value < 1e-6 else f"${value:.7f}".rstrip("0")
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def figures(response: ChatResponse) -> str:
+    """One line under an answer: where it ran, tokens, time, speed and cost."""
+    usage = response.usage
+    parts = [
+        f"{response.model} via {response.provider}",
+        f"{usage.prompt_tokens} in / {usage.completion_tokens} out tokens",
+        f"{seconds(response.latency_s)}"
+        + (f" (first token {seconds(response.ttft_s)})" if response.ttft_s is not None else ""),
+    ]
+    if response.tokens_per_s is not None:
+        parts.append(f"{response.tokens_per_s:.0f} tokens/s")
+    parts.append(f"{usd(response.cost_usd)} ({response.cost_basis})")
+    return "-- " + " · ".join(parts)

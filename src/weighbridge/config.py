@@ -1,0 +1,147 @@
+"""Settings: where weighbridge keeps its data, and the user's config merged over the catalog.
+
+The config file is TOML, at ``--config``, else ``$WEIGHBRIDGE_CONFIG``, else
+``<home>/config.toml`` where home is ``$WEIGHBRIDGE_HOME`` or the user's data directory.
+It uses the catalog's own shape (``[providers.NAME]``, ``[models.ID]``), so a user entry
+overrides a shipped one key by key. A model may be written short::
+
+    [models.my-llama]
+    provider = "groq"
+    model = "llama-3.1-8b-instant"
+
+    [models.my-gguf]
+    file = "~/models/my.gguf"
+
+API keys are never stored in the file: a provider names the environment variable that holds
+its key (``api_key_env``), and a literal key in the file is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from weighbridge.catalog import Catalog, shipped_catalog_data
+from weighbridge.errors import ConfigError
+
+EMBEDDED_MODEL = "smollm2-135m"
+Retention = Literal["full", "hash", "none"]
+_SECRET_WORDS = ("api_key", "apikey", "secret", "token", "password")
+_SHORT_MODEL_KEYS = ("provider", "model", "file")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a client needs to know before it makes a call."""
+
+    home: Path
+    catalog: Catalog
+    default_model: str = EMBEDDED_MODEL
+    retention: Retention = "full"
+    config_path: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "weighbridge.db"
+
+
+def default_home() -> Path:
+    env = os.environ.get("WEIGHBRIDGE_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("weighbridge"))
+
+
+def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the user's config (if any) and merge it over the shipped catalog."""
+    home = default_home()
+    explicit = config or os.environ.get("WEIGHBRIDGE_CONFIG")
+    path = Path(explicit).expanduser() if explicit else home / "config.toml"
+    user = _read_config(path, required=bool(explicit))
+    where = str(path) if user else "the shipped catalog"
+
+    data = shipped_catalog_data()
+    for section in ("providers", "models"):
+        overrides = user.get(section, {})
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        for name, entry in overrides.items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{path}: [{section}.{name}] must be a table")
+            if section == "providers":
+                _refuse_secrets(path, name, entry)
+            else:
+                entry = _expand_short_model(entry)
+            base = data[section].get(name, {})
+            data[section][name] = {**base, **entry}
+    if "self_hosting" in user:
+        data["self_hosting"] = {**data.get("self_hosting", {}), **user["self_hosting"]}
+    try:
+        catalog = Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_first_error(exc)}") from None
+
+    default_model = user.get("default_model", EMBEDDED_MODEL)
+    retention = user.get("log", {}).get("retention", "full")
+    if retention not in ("full", "hash", "none"):
+        raise ConfigError(f"{path}: log.retention must be 'full', 'hash' or 'none'")
+    return Settings(
+        home=home,
+        catalog=catalog,
+        default_model=default_model,
+        retention=retention,
+        config_path=path if user else None,
+    )
+
+
+def _read_config(path: Path, *, required: bool) -> dict[str, Any]:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    unknown = set(data) - {"providers", "models", "self_hosting", "default_model", "log"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    return data
+
+
+def _refuse_secrets(path: Path, name: str, entry: dict[str, Any]) -> None:
+    for key in entry:
+        if key != "api_key_env" and any(word in key.lower() for word in _SECRET_WORDS):
+            raise ConfigError(
+                f"{path}: [providers.{name}] has '{key}': keys are never stored in the config; "
+                f"write api_key_env = \"NAME_OF_VARIABLE\" and export that variable instead"
+            )
+
+
+def _expand_short_model(entry: dict[str, Any]) -> dict[str, Any]:
+    """``provider``/``model``/``file`` at the top of a model entry become its one serve option."""
+    short = {k: entry[k] for k in _SHORT_MODEL_KEYS if k in entry}
+    if not short:
+        return entry
+    rest = {k: v for k, v in entry.items() if k not in _SHORT_MODEL_KEYS}
+    if "file" in short:
+        short.setdefault("provider", "llamacpp")
+        short["file"] = str(Path(short["file"]).expanduser())
+    return {**rest, "serve": [short]}
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]

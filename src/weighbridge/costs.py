@@ -1,0 +1,37 @@
+"""What a call cost, in USD, and on what basis.
+
+A closed model costs its catalog price per token. A local model costs the time it held the
+machine at the self-hosting rate (catalog ``[self_hosting]``, overridable in config), so an
+open model is never shown as free: the hardware is not.
+"""
+
+from __future__ import annotations
+
+from weighbridge.catalog import ModelEntry, SelfHosting
+from weighbridge.types import Usage
+
+
+def cost_usd(
+    entry: ModelEntry,
+    usage: Usage,
+    *,
+    latency_s: float,
+    runs_locally: bool,
+    self_hosting: SelfHosting | None,
+) -> tuple[float | None, str]:
+    """The cost of one call and a short note of how it was priced."""
+    price = entry.price
+    if price is not None and price.input_per_mtok is not None and price.output_per_mtok is not None:
+        cost = (
+            usage.prompt_tokens * price.input_per_mtok
+            + usage.completion_tokens * price.output_per_mtok
+        ) / 1_000_000
+        source = f"{price.provider or 'catalog'} price"
+        when = f" as of {price.as_of}" if price.as_of else ""
+        return cost, (
+            f"{source}{when}: ${price.input_per_mtok:g}/M in, ${price.output_per_mtok:g}/M out"
+        )
+    if runs_locally and self_hosting is not None:
+        cost = latency_s * self_hosting.usd_per_hour / 3600
+        return cost, f"local compute: {latency_s:.3f} s at ${self_hosting.usd_per_hour:g}/h"
+    return None, "no price in the catalog"

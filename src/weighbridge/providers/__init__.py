@@ -1,0 +1,1 @@
+"""One module per backend or wire protocol, all behind the Provider protocol in base.py."""

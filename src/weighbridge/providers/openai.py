@@ -1,0 +1,161 @@
+"""Any OpenAI-compatible chat-completions endpoint: OpenAI, xAI, DeepSeek, Mistral, Groq,
+Together, OpenRouter, vLLM, Ollama, llama.cpp's server, TGI.
+
+The translation functions are pure: request -> body, body -> completion, event -> chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from weighbridge.errors import ProviderError
+from weighbridge.providers.http import event_json, post_json, post_sse
+from weighbridge.targets import Target
+from weighbridge.types import (
+    ChatRequest,
+    Completion,
+    FinishReason,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "eos": "stop",
+}
+
+
+def request_body(request: ChatRequest, upstream: str, *, stream: bool, max_tokens_field: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": upstream,
+        "messages": [m.model_dump(exclude_none=True) for m in request.messages],
+    }
+    for name in ("temperature", "top_p", "stop", "seed", "tools", "tool_choice"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.max_tokens is not None:
+        body[max_tokens_field] = request.max_tokens
+    if request.response_format is not None:
+        body["response_format"] = request.response_format.model_dump(exclude_none=True)
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def completion_from_body(data: dict[str, Any]) -> Completion:
+    choices = data.get("choices") or []
+    if not choices:
+        raise ProviderError("upstream", "answered with no choices")
+    choice = choices[0]
+    message = choice.get("message") or {}
+    return Completion(
+        content=message.get("content") or "",
+        tool_calls=[
+            ToolCall(
+                id=call.get("id", ""),
+                name=call["function"]["name"],
+                arguments=call["function"].get("arguments") or "",
+            )
+            for call in message.get("tool_calls") or []
+        ],
+        finish_reason=_FINISH.get(choice.get("finish_reason") or "", None),
+        usage=usage_from_body(data.get("usage")) or Usage(),
+        upstream_model=data.get("model"),
+    )
+
+
+def chunk_from_event(data: dict[str, Any]) -> StreamChunk | None:
+    """A chunk from one ``chat.completion.chunk``, or None when it carries nothing."""
+    usage = usage_from_body(data.get("usage"))
+    text, calls, finish = "", [], None
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") or {}
+        text += delta.get("content") or ""
+        for call in delta.get("tool_calls") or []:
+            function = call.get("function") or {}
+            calls.append(
+                ToolCallDelta(
+                    index=call.get("index", 0),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
+                )
+            )
+        finish = _FINISH.get(choice.get("finish_reason") or "", finish)
+    if not (text or calls or finish or usage):
+        return None
+    return StreamChunk(
+        text=text,
+        tool_calls=calls,
+        finish_reason=finish,
+        usage=usage,
+        upstream_model=data.get("model"),
+    )
+
+
+def usage_from_body(usage: dict[str, Any] | None) -> Usage | None:
+    if not usage:
+        return None
+    return Usage(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+    )
+
+
+class OpenAIProvider:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    def _call(self, target: Target) -> tuple[str, dict[str, str]]:
+        assert target.provider.base_url is not None
+        headers = dict(target.provider.headers)
+        if target.api_key:
+            headers["Authorization"] = f"Bearer {target.api_key}"
+        return target.provider.base_url.rstrip("/") + "/chat/completions", headers
+
+    async def complete(self, target: Target, request: ChatRequest) -> Completion:
+        url, headers = self._call(target)
+        body = request_body(
+            request, target.upstream, stream=False, max_tokens_field=target.provider.max_tokens_field
+        )
+        data = await post_json(
+            self._http, target.provider_name, url, body, headers=headers, timeout=target.provider.timeout_s
+        )
+        return completion_from_body(data)
+
+    async def stream(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        url, headers = self._call(target)
+        body = request_body(
+            request, target.upstream, stream=True, max_tokens_field=target.provider.max_tokens_field
+        )
+        events = post_sse(
+            self._http, target.provider_name, url, body, headers=headers, timeout=target.provider.timeout_s
+        )
+        async for event in events:
+            if event.data.strip() == "[DONE]":
+                return
+            data = event_json(target.provider_name, event)
+            if "error" in data:
+                error = data["error"] if isinstance(data["error"], dict) else {"message": data["error"]}
+                raise ProviderError(
+                    target.provider_name, str(error.get("message", "error in stream")),
+                    error_type=error.get("type"),
+                )
+            chunk = chunk_from_event(data)
+            if chunk is not None:
+                yield chunk
+        raise ProviderError(target.provider_name, "stream ended without [DONE]")
+
+    async def aclose(self) -> None:
+        return None

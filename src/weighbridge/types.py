@@ -1,0 +1,162 @@
+"""The one language spoken above the providers: chat requests, responses, stream chunks, usage.
+
+Semantics are OpenAI chat-completions semantics (roles, sampling parameters, tools in the
+``{"type": "function", "function": {...}}`` shape), because that is what most tools speak;
+each provider translates to and from its own wire format in pure functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+class Message(BaseModel):
+    """One chat turn. ``content`` is text or a list of OpenAI content parts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message's text, with non-text parts left out."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+
+
+class ResponseFormat(BaseModel):
+    """``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_present(self) -> ResponseFormat:
+        if self.type == "json_schema" and not (self.json_schema and "schema" in self.json_schema):
+            raise ValueError("response_format json_schema needs json_schema.schema")
+        return self
+
+    def schema_(self) -> dict[str, Any] | None:
+        """The JSON schema to constrain output to, if one was given."""
+        return self.json_schema.get("schema") if self.json_schema else None
+
+
+class ChatRequest(BaseModel):
+    """A chat request, validated before any provider sees it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _messages_from_text(cls, value: object) -> object:
+        return [{"role": "user", "content": value}] if isinstance(value, str) else value
+
+    def system_text(self) -> str | None:
+        """System and developer turns joined, for protocols that take the system prompt apart."""
+        parts = [m.text() for m in self.messages if m.role in ("system", "developer")]
+        return "\n\n".join(parts) if parts else None
+
+
+class Usage(BaseModel):
+    """Token counts as the provider reported them (or as the local tokenizer counted them)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ToolCall(BaseModel):
+    """A complete tool call, arguments as the JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str = ""
+
+    def openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+class ToolCallDelta(BaseModel):
+    """A fragment of a tool call in a stream; fragments with the same index add up."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class StreamChunk(BaseModel):
+    """One piece of a streamed answer. Usage and upstream model usually come at the end."""
+
+    text: str = ""
+    tool_calls: list[ToolCallDelta] = Field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    upstream_model: str | None = None
+
+
+class Completion(BaseModel):
+    """What a provider returns for a whole call."""
+
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage = Field(default_factory=Usage)
+    upstream_model: str | None = None
+
+
+class ChatResponse(Completion):
+    """A completion with what weighbridge measured and logged around it."""
+
+    id: str
+    model: str
+    provider: str
+    latency_s: float
+    ttft_s: float | None = None
+    cost_usd: float | None = None
+    cost_basis: str | None = None
+    weight_sha256: str | None = None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Decode speed: completion tokens over the time after the first token."""
+        decode = self.latency_s - (self.ttft_s or 0.0)
+        if self.usage.completion_tokens < 2 or decode <= 0:
+            return None
+        return (self.usage.completion_tokens - 1) / decode
