@@ -104,6 +104,8 @@ def weight_path(spec: str) -> Path:
         path = Path(next(iter(found.submodule_search_locations))) / rel
     else:
         path = Path(spec).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise ModelLoadError(f"weight file {path} does not exist")
+    if not path.is_file():
+        raise ModelLoadError(f"weight path {path} is not a file")
     return path

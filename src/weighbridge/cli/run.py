@@ -43,12 +43,14 @@ def run(
     weighbridge run "What is the capital of France?"
     echo "Summarise: ..." | weighbridge run -m gpt-5 --max-tokens 200
     """
+    from weighbridge.errors import InvalidRequestError
+
     if prompt is None:
         if sys.stdin.isatty():
-            raise click.UsageError("give a PROMPT or pipe one on standard input")
+            raise InvalidRequestError("give a PROMPT, or pipe one on standard input")
         prompt = sys.stdin.read()
     if not prompt.strip():
-        raise click.UsageError("the prompt is empty")
+        raise InvalidRequestError("the prompt is empty")
     messages: list[dict[str, str]] = []
     if system:
         messages.append({"role": "system", "content": system})
