@@ -2,7 +2,7 @@
 
 This is the one place that retries (through :mod:`weighbridge.retry`), times, prices and logs,
 so every way in (library, CLI, later the gateway) behaves the same. It is async at heart; the
-sync face runs the same coroutines on a private event-loop thread (an anyio blocking portal),
+sync face runs the same coroutines on a private event-loop thread,
 which keeps one code path for both.
 """
 
@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -40,6 +41,7 @@ from weighbridge.types import (
 from weighbridge.weights import weight_sha256
 
 Messages = str | Sequence[Message | dict[str, Any]]
+T = TypeVar("T")
 
 
 class Client:
@@ -57,11 +59,11 @@ class Client:
         self.store = store or Store(self.settings.db_path)
         self.retry_policy = retry_policy or retry.RetryPolicy()
         self.source = source
-        self._providers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, Provider]
-        ] = weakref.WeakKeyDictionary()
-        self._portal: Any = None
-        self._portal_cm: Any = None
+        # httpx clients are bound to the event loop they were made on: one set per loop.
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._loop_thread: _LoopThread | None = None
 
     # -- async face -------------------------------------------------------------------
 
@@ -95,9 +97,13 @@ class Client:
         return Stream(self._blocking(), self.astream(messages, model=model, **params))
 
     def close(self) -> None:
-        if self._portal_cm is not None:
-            self._portal_cm.__exit__(None, None, None)
-            self._portal = self._portal_cm = None
+        """Close the HTTP connections this client opened on its own loop, and the store."""
+        if self._loop_thread is not None:
+            state = self._loops.pop(self._loop_thread.loop, None)
+            if state is not None:
+                self._loop_thread.call(state.aclose)
+            self._loop_thread.stop()
+            self._loop_thread = None
         self.store.close()
 
     def __enter__(self) -> Client:
@@ -108,13 +114,10 @@ class Client:
 
     # -- internals --------------------------------------------------------------------
 
-    def _blocking(self) -> Any:
-        if self._portal is None:
-            from anyio.from_thread import start_blocking_portal
-
-            self._portal_cm = start_blocking_portal()
-            self._portal = self._portal_cm.__enter__()
-        return self._portal
+    def _blocking(self) -> _LoopThread:
+        if self._loop_thread is None:
+            self._loop_thread = _LoopThread()
+        return self._loop_thread
 
     def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> _Call:
         name = model or self.settings.default_model
@@ -130,13 +133,11 @@ class Client:
         return _Call(request, target, self.settings)
 
     def _provider(self, target: Target) -> Provider:
-        loop = asyncio.get_running_loop()
-        providers = self._providers.setdefault(loop, {})
-        provider = providers.get(target.provider_name)
+        state = self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
+        provider = state.providers.get(target.provider_name)
         if provider is None:
-            http = httpx.AsyncClient(timeout=httpx.Timeout(target.provider.timeout_s, connect=10))
-            provider = provider_factory(target.provider.type)(http)
-            providers[target.provider_name] = provider
+            provider = provider_factory(target.provider.type)(state.http)
+            state.providers[target.provider_name] = provider
         return provider
 
     def _log(self, call: _Call, response: ChatResponse, status: str) -> None:
@@ -144,6 +145,45 @@ class Client:
 
     def _log_failure(self, call: _Call, error: WeighbridgeError, status: str, partial: ChatResponse | None = None) -> None:
         self.store.record(call.record(self.source, status, response=partial, error=error))
+
+
+class _LoopState:
+    """What a client holds on one event loop: the shared HTTP pool and the providers using it."""
+
+    def __init__(self) -> None:
+        # Per-request timeouts come from each provider's entry; this only bounds connecting.
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10))
+        self.providers: dict[str, Provider] = {}
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.http.aclose()
+
+
+class _LoopThread:
+    """An event loop on a daemon thread, where the sync face runs its coroutines.
+
+    A daemon thread never holds the interpreter open at exit, even if the client is never
+    closed; ``stop()`` ends it cleanly when it is.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="weighbridge-loop", daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        async def run() -> T:
+            return await fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 class _Call:
@@ -275,21 +315,21 @@ class AsyncStream:
 
 
 class Stream:
-    """The sync twin of :class:`AsyncStream`, driven through the client's portal."""
+    """The sync twin of :class:`AsyncStream`, driven on the client's loop thread."""
 
-    def __init__(self, portal: Any, inner: AsyncStream) -> None:
-        self._portal = portal
+    def __init__(self, runner: _LoopThread, inner: AsyncStream) -> None:
+        self._runner = runner
         self._inner = inner
 
     def __iter__(self) -> Iterator[StreamChunk]:
         try:
             while True:
                 try:
-                    yield self._portal.call(self._inner.__anext__)
+                    yield self._runner.call(self._inner.__anext__)
                 except StopAsyncIteration:
                     return
         finally:
-            self._portal.call(self._inner.aclose)
+            self._runner.call(self._inner.aclose)
 
     @property
     def response(self) -> ChatResponse | None:

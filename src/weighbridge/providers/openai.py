@@ -7,12 +7,14 @@ The translation functions are pure: request -> body, body -> completion, event -
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from weighbridge.errors import ProviderError
 from weighbridge.providers.http import event_json, post_json, post_sse
+from weighbridge.providers.sse import Event
 from weighbridge.targets import Target
 from weighbridge.types import (
     ChatRequest,
@@ -142,6 +144,11 @@ class OpenAIProvider:
         events = post_sse(
             self._http, target.provider_name, url, body, headers=headers, timeout=target.provider.timeout_s
         )
+        async with aclosing(events):
+            async for chunk in self._chunks(target, events):
+                yield chunk
+
+    async def _chunks(self, target: Target, events: AsyncIterator[Event]) -> AsyncIterator[StreamChunk]:
         async for event in events:
             if event.data.strip() == "[DONE]":
                 return
