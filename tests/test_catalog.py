@@ -91,3 +91,14 @@ def test_models_command_says_what_runs_and_why_not() -> None:
     assert "OPENAI_API_KEY" in rows["gpt-5"]["runnable_reason"]
     table = run_cli("models", "--runnable")
     assert "smollm2-135m" in table.stdout and "gpt-5 " not in table.stdout
+
+
+def test_model_defaults_apply_unless_the_request_sets_them(home: Path) -> None:
+    from weighbridge.client import Client
+
+    with Client(load_settings()) as client:
+        implicit = client._prepare("hi", None, {})
+        explicit = client._prepare("hi", None, {"temperature": 0.7})
+    assert implicit.request.temperature == 0.0
+    assert explicit.request.temperature == 0.7
+    assert implicit.request.messages[0].role == "system"  # the entry's system prompt

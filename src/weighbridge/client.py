@@ -121,11 +121,13 @@ class Client:
 
     def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> _Call:
         name = model or self.settings.default_model
+        target = resolve(self.settings, name)
+        if target.entry.defaults is not None:
+            params = {**target.entry.defaults.model_dump(exclude_none=True), **params}
         try:
             request = ChatRequest(model=name, messages=messages, **params)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise InvalidRequestError(_validation_message(exc)) from None
-        target = resolve(self.settings, name)
         default_system = target.entry.system_prompt
         if default_system and request.system_text() is None:
             system = Message(role="system", content=default_system)

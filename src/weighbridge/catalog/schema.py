@@ -74,6 +74,12 @@ class Benchmark(_Strict):
     notes: str | None = None
 
 
+class SamplingDefaults(_Strict):
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
 class ModelEntry(_Strict):
     """One model a user can name. Only ``serve`` is needed to run it; the rest informs choices."""
 
@@ -91,6 +97,8 @@ class ModelEntry(_Strict):
     notes: str | None = None
     #: Used when a request brings no system prompt of its own (small models need one).
     system_prompt: str | None = None
+    #: Request parameters used when the request does not set them (as an Ollama Modelfile's).
+    defaults: SamplingDefaults | None = None
     license: License | None = None
     serve: list[ServeOption] = Field(default_factory=list)
     price: Price | None = None
