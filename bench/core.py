@@ -85,7 +85,9 @@ def measure_in_child(kind: str, tokens: int, rounds: int) -> list[float]:
     (a process that ran llama.cpp on one thread runs it slower on another)."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--tokens", str(tokens), "--rounds", str(rounds)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return [float(x) for x in out.stdout.split()]
 
@@ -127,14 +129,26 @@ def main() -> None:
     raw_m = statistics.median(raw)
     rows = [
         ("raw llama-cpp-python (peer)", f"{raw_m:.1f} tok/s", "1.00", ""),
-        ("weighbridge.chat", f"{statistics.median(chat):.1f} tok/s", f"{statistics.median(chat) / raw_m:.2f}", ">= 0.95"),
-        ("weighbridge.stream", f"{statistics.median(streamed):.1f} tok/s", f"{statistics.median(streamed) / raw_m:.2f}", ""),
+        (
+            "weighbridge.chat",
+            f"{statistics.median(chat):.1f} tok/s",
+            f"{statistics.median(chat) / raw_m:.2f}",
+            ">= 0.95",
+        ),
+        (
+            "weighbridge.stream",
+            f"{statistics.median(streamed):.1f} tok/s",
+            f"{statistics.median(streamed) / raw_m:.2f}",
+            "",
+        ),
         ("llm --help (peer)", f"{llm_help * 1000:.0f} ms", "1.00", ""),
         ("weighbridge --help", f"{wb_help * 1000:.0f} ms", f"{wb_help / llm_help:.2f}", "<= 1.00"),
     ]
-    print(f"embedded model, {args.tokens} new tokens, temperature 0, median of {len(raw)} runs "
-          f"in {args.rounds} processes per side; "
-          f"{len(os.sched_getaffinity(0))} cores")
+    print(
+        f"embedded model, {args.tokens} new tokens, temperature 0, median of {len(raw)} runs "
+        f"in {args.rounds} processes per side; "
+        f"{len(os.sched_getaffinity(0))} cores"
+    )
     print(f"{'measure':32} {'value':>14} {'ratio':>7} {'target':>8}")
     for name, value, ratio, target in rows:
         print(f"{name:32} {value:>14} {ratio:>7} {target:>8}")

@@ -51,9 +51,21 @@ def llama_server(embedded_path: Path) -> Iterator[str]:
     """A real ``python -m llama_cpp.server`` serving the embedded model; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_path),
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-         "--model_alias", "smollm2"],
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(embedded_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -80,6 +92,4 @@ WEIGHBRIDGE = str(Path(sys.executable).parent / "weighbridge")
 
 
 def run_cli(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [WEIGHBRIDGE, *args], input=input, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([WEIGHBRIDGE, *args], input=input, capture_output=True, text=True, timeout=timeout)

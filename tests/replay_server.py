@@ -104,16 +104,14 @@ class ReplayServer:
 
     # -- scripting ------------------------------------------------------------------------
 
-    def reply_json(
-        self, body: Any, *, status: int = 200, headers: dict[str, str] | None = None
-    ) -> None:
+    def reply_json(self, body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> None:
         """Answer the next request with ``body`` as JSON (a str or bytes is sent verbatim)."""
-        raw = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        raw = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
         )
-        self._enqueue(
-            _Reply(status, {"Content-Type": "application/json", **(headers or {})}, body=raw)
-        )
+        self._enqueue(_Reply(status, {"Content-Type": "application/json", **(headers or {})}, body=raw))
 
     def reply_sse(
         self,
@@ -140,9 +138,7 @@ class ReplayServer:
             )
         )
 
-    def reply_cut(
-        self, pieces: Iterable[bytes | str], *, status: int = 200, reset: bool = False
-    ) -> None:
+    def reply_cut(self, pieces: Iterable[bytes | str], *, status: int = 200, reset: bool = False) -> None:
         """A stream that breaks off: ``pieces``, then the socket closes.
 
         This is how an answer looks when an upstream or a proxy dies mid-way: the start of
@@ -227,9 +223,7 @@ class ReplayServer:
                     return  # the client stopped reading: nothing more to do
                 if reply.reset:
                     time.sleep(0.05)  # let the client read what was sent before the reset
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     # Close here: socketserver would shut down writing first, and that FIN
                     # would reach the client as a clean end of the body before the reset.
                     # (wfile writes to the socket directly; rfile holds the last reference.)

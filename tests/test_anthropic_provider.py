@@ -87,15 +87,41 @@ TOOL_STREAM = [
     'event: ping\ndata: {"type": "ping"}',
     *(
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
-        + json.dumps(piece) + "}}"
-        for piece in ["Okay", ",", " let", "'s", " check", " the", " weather", " for", " San", " Francisco", ",", " CA", ":"]
+        + json.dumps(piece)
+        + "}}"
+        for piece in [
+            "Okay",
+            ",",
+            " let",
+            "'s",
+            " check",
+            " the",
+            " weather",
+            " for",
+            " San",
+            " Francisco",
+            ",",
+            " CA",
+            ":",
+        ]
     ),
     'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}',
     'event: content_block_start\ndata: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}}',
     *(
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":'
-        + json.dumps(piece) + "}}"
-        for piece in ["", '{"location":', ' "San', " Francisc", "o,", ' CA"', ", ", '"unit": "fah', 'renheit"}']
+        + json.dumps(piece)
+        + "}}"
+        for piece in [
+            "",
+            '{"location":',
+            ' "San',
+            " Francisc",
+            "o,",
+            ' CA"',
+            ", ",
+            '"unit": "fah',
+            'renheit"}',
+        ]
     ),
     'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}',
     'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}',
@@ -103,7 +129,9 @@ TOOL_STREAM = [
 ]
 
 #: Streaming guide, "Error events".
-OVERLOADED_EVENT = 'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
+OVERLOADED_EVENT = (
+    'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
+)
 
 
 def error_body(kind: str, message: str) -> dict[str, object]:
@@ -322,7 +350,7 @@ def test_429_with_retry_after_is_waited_out_then_retried(client: Client, server:
 
 
 def test_400_is_raised_once_with_anthropics_words(client: Client, server: ReplayServer) -> None:
-    message = "messages: roles must alternate between \"user\" and \"assistant\""
+    message = 'messages: roles must alternate between "user" and "assistant"'
     server.reply_json(error_body("invalid_request_error", message), status=400)
 
     with pytest.raises(ProviderError) as caught:
@@ -392,9 +420,7 @@ def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
 def test_stream_tool_call(client: Client, server: ReplayServer) -> None:
     server.reply_sse(split_bytes(sse(*TOOL_STREAM), 50), delay_s=0.001)
 
-    stream = client.stream(
-        "What is the weather like in San Francisco?", model=MODEL, tools=[WEATHER_TOOL]
-    )
+    stream = client.stream("What is the weather like in San Francisco?", model=MODEL, tools=[WEATHER_TOOL])
     chunks = drain(stream)
 
     start = next(c for c in chunks if c.tool_calls)
@@ -487,10 +513,18 @@ def test_request_body_translation() -> None:
                     {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
                 ],
             },
-            {"role": "assistant", "content": "", "tool_calls": [
-                {"id": "toolu_1", "type": "function", "function": {"name": "look", "arguments": ""}},
-                {"id": "toolu_2", "type": "function", "function": {"name": "zoom", "arguments": '{"x": 2}'}},
-            ]},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": "toolu_1", "type": "function", "function": {"name": "look", "arguments": ""}},
+                    {
+                        "id": "toolu_2",
+                        "type": "function",
+                        "function": {"name": "zoom", "arguments": '{"x": 2}'},
+                    },
+                ],
+            },
             {"role": "tool", "tool_call_id": "toolu_1", "content": "a cat"},
             {"role": "tool", "tool_call_id": "toolu_2", "content": [{"type": "text", "text": "a big cat"}]},
         ],
@@ -531,9 +565,12 @@ def test_unreadable_tool_arguments_are_refused() -> None:
         model=MODEL,
         messages=[
             {"role": "user", "content": "hi"},
-            {"role": "assistant", "tool_calls": [
-                {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
-            ]},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
+                ],
+            },
         ],
     )
     with pytest.raises(InvalidRequestError, match="not valid JSON"):
@@ -564,4 +601,3 @@ def test_stream_state_ignores_unknown_events_and_raises_error_events() -> None:
     with pytest.raises(ProviderError) as caught:
         state.feed("error", {"type": "error", "error": {"type": "api_error", "message": "boom"}})
     assert (caught.value.status, caught.value.error_type, caught.value.retryable) == (None, "api_error", True)
-

@@ -19,7 +19,9 @@ def assert_one_line_error(result: object, *needles: str) -> None:
 
 
 def test_unknown_model_suggests_close_names() -> None:
-    assert_one_line_error(run_cli("run", "-m", "gpt-5-mimi", "hi"), "unknown model 'gpt-5-mimi'", "gpt-5-mini")
+    assert_one_line_error(
+        run_cli("run", "-m", "gpt-5-mimi", "hi"), "unknown model 'gpt-5-mimi'", "gpt-5-mini"
+    )
 
 
 def test_missing_key_names_the_variable() -> None:

@@ -13,12 +13,32 @@ from weighbridge.config import load_settings
 
 #: Every model the product brief promises, by catalog id.
 REQUIRED = [
-    "gpt-5", "gpt-5-pro", "gpt-5.4", "o1-mini", "claude-sonnet-4", "claude-sonnet-4-5",
-    "claude-opus-4-7", "gemini-3-flash", "gemini-3-pro", "grok-4",
-    "llama-2-13b-chat", "llama-2-70b-chat", "llama-3-8b-instruct", "llama-3.1-405b-instruct",
-    "llama-4-scout-instruct", "llama-4-maverick-instruct", "mistral-7b-instruct",
-    "deepseek-r1", "deepseek-v3", "deepseek-v3.1", "qwen3-235b-a22b", "kimi-k2-instruct",
-    "granite-3.3-8b-instruct", "flux-1-schnell", "sdxl", "smollm2-135m",
+    "gpt-5",
+    "gpt-5-pro",
+    "gpt-5.4",
+    "o1-mini",
+    "claude-sonnet-4",
+    "claude-sonnet-4-5",
+    "claude-opus-4-7",
+    "gemini-3-flash",
+    "gemini-3-pro",
+    "grok-4",
+    "llama-2-13b-chat",
+    "llama-2-70b-chat",
+    "llama-3-8b-instruct",
+    "llama-3.1-405b-instruct",
+    "llama-4-scout-instruct",
+    "llama-4-maverick-instruct",
+    "mistral-7b-instruct",
+    "deepseek-r1",
+    "deepseek-v3",
+    "deepseek-v3.1",
+    "qwen3-235b-a22b",
+    "kimi-k2-instruct",
+    "granite-3.3-8b-instruct",
+    "flux-1-schnell",
+    "sdxl",
+    "smollm2-135m",
 ]
 DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")  # month precision where the source gives no day
 

@@ -59,8 +59,11 @@ def test_max_tokens_stop_and_usage(home: Path) -> None:
 
 def test_json_mode_gives_json(home: Path) -> None:
     response = weighbridge.chat(
-        None, "Describe Paris as JSON with keys name and country.",
-        temperature=0, max_tokens=60, response_format={"type": "json_object"},
+        None,
+        "Describe Paris as JSON with keys name and country.",
+        temperature=0,
+        max_tokens=60,
+        response_format={"type": "json_object"},
     )
     if response.finish_reason == "stop":
         assert isinstance(json.loads(response.content), dict)

@@ -467,9 +467,7 @@ def test_stream_cut_after_first_text_is_not_retried(
     assert_key_only_in_its_header(client, server, caught.value)
 
 
-def test_connection_lost_after_the_finish_reason_loses_nothing(
-    client: Client, server: ReplayServer
-) -> None:
+def test_connection_lost_after_the_finish_reason_loses_nothing(client: Client, server: ReplayServer) -> None:
     server.reply_cut([gsse(*MEOW_STREAM)], reset=True)
 
     stream = client.stream("Hello there", model=MODEL)
@@ -531,9 +529,13 @@ def test_request_body_translation() -> None:
                     {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}},
                 ],
             },
-            {"role": "assistant", "content": "Let me look.", "tool_calls": [
-                {"id": "call_7", "type": "function", "function": {"name": "look", "arguments": "{}"}},
-            ]},
+            {
+                "role": "assistant",
+                "content": "Let me look.",
+                "tool_calls": [
+                    {"id": "call_7", "type": "function", "function": {"name": "look", "arguments": "{}"}},
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_7", "content": "a cat"},
         ],
         tool_choice={"type": "function", "function": {"name": "look"}},
@@ -557,9 +559,7 @@ def test_request_body_translation() -> None:
         },
         {"role": "user", "parts": [{"functionResponse": {"name": "look", "response": {"result": "a cat"}}}]},
     ]
-    assert body["toolConfig"] == {
-        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["look"]}
-    }
+    assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["look"]}}
 
 
 def test_tool_result_without_its_call_is_refused() -> None:
@@ -586,7 +586,7 @@ def test_finish_reasons_and_thoughts() -> None:
 
 def test_stream_state_without_finish_reason() -> None:
     state = StreamState("gemini")
-    assert state.feed(json.loads(MEOW_STREAM[0][len("data: "):])) is not None
+    assert state.feed(json.loads(MEOW_STREAM[0][len("data: ") :])) is not None
     assert not state.finish_seen
     with pytest.raises(ProviderError) as caught:
         state.feed({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}})

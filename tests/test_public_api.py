@@ -9,12 +9,30 @@ import weighbridge
 
 
 def test_exported_names() -> None:
-    assert sorted(weighbridge.__all__) == sorted([
-        "AsyncStream", "ChatRequest", "ChatResponse", "Client", "ConfigError",
-        "InvalidRequestError", "Message", "MissingKeyError", "ModelLoadError", "ProviderError",
-        "Stream", "StreamChunk", "StreamInterruptedError", "UnknownModelError", "Usage",
-        "WeighbridgeError", "achat", "astream", "chat", "stream",
-    ])
+    assert sorted(weighbridge.__all__) == sorted(
+        [
+            "AsyncStream",
+            "ChatRequest",
+            "ChatResponse",
+            "Client",
+            "ConfigError",
+            "InvalidRequestError",
+            "Message",
+            "MissingKeyError",
+            "ModelLoadError",
+            "ProviderError",
+            "Stream",
+            "StreamChunk",
+            "StreamInterruptedError",
+            "UnknownModelError",
+            "Usage",
+            "WeighbridgeError",
+            "achat",
+            "astream",
+            "chat",
+            "stream",
+        ]
+    )
     for name in weighbridge.__all__:
         assert getattr(weighbridge, name) is not None
 

@@ -51,7 +51,11 @@ def test_client_errors_are_not_retried(status: int) -> None:
 
 def test_retry_after_is_honoured_and_capped() -> None:
     _, waits, _ = run_call(
-        [ProviderError("p", "x", status=429, retry_after=3), ProviderError("p", "x", status=429, retry_after=999), None]
+        [
+            ProviderError("p", "x", status=429, retry_after=3),
+            ProviderError("p", "x", status=429, retry_after=999),
+            None,
+        ]
     )
     assert waits == [3, 30]
 

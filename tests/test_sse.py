@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weighbridge.providers.sse import Decoder, Event
 
 STREAM = (
-    "event: message_start\r\ndata: {\"type\": \"message_start\"}\r\n\r\n"
+    'event: message_start\r\ndata: {"type": "message_start"}\r\n\r\n'
     ": a comment line\n"
     "data: first line\ndata: second line é ✓ 🙂\n\n"
     "event: ping\rdata: {}\r\r"
     "id: 7\ndata:no-space\n\n"
     "data: [DONE]\n\n"
-).encode("utf-8")
+).encode()
 
 EXPECTED = [
     Event("message_start", '{"type": "message_start"}'),
@@ -42,7 +44,7 @@ def test_byte_by_byte() -> None:
 @settings(max_examples=300)
 def test_any_split(cuts: set[int]) -> None:
     bounds = [0, *sorted(cuts), len(STREAM)]
-    pieces = [STREAM[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    pieces = [STREAM[a:b] for a, b in itertools.pairwise(bounds)]
     assert decode(pieces) == EXPECTED
 
 

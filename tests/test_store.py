@@ -21,8 +21,18 @@ def test_blank_database_gets_final_schema(tmp_path: Path) -> None:
     applied = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
     assert applied == [m.__name__ for m in MIGRATIONS]
     columns = {r[1] for r in db.execute("PRAGMA table_info(inferences)")}
-    assert {"model", "weight_sha256", "prompt_tokens", "completion_tokens", "latency_ms",
-            "ttft_ms", "cost_usd", "status", "error", "upstream_model"} <= columns
+    assert {
+        "model",
+        "weight_sha256",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+        "ttft_ms",
+        "cost_usd",
+        "status",
+        "error",
+        "upstream_model",
+    } <= columns
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

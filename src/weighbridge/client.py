@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from weighbridge.providers import retry
 from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, ProviderError, WeighbridgeError
+from weighbridge.providers import retry
 from weighbridge.providers.base import Provider, provider_factory
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.targets import Target, resolve
@@ -145,7 +145,9 @@ class Client:
     def _log(self, call: _Call, response: ChatResponse, status: str) -> None:
         self.store.record(call.record(self.source, status, response=response))
 
-    def _log_failure(self, call: _Call, error: WeighbridgeError, status: str, partial: ChatResponse | None = None) -> None:
+    def _log_failure(
+        self, call: _Call, error: WeighbridgeError, status: str, partial: ChatResponse | None = None
+    ) -> None:
         self.store.record(call.record(self.source, status, response=partial, error=error))
 
 
@@ -271,7 +273,7 @@ class AsyncStream:
         self._chunks = self._generate()
         self.response: ChatResponse | None = None
 
-    def __aiter__(self) -> AsyncIterator[StreamChunk]:
+    def __aiter__(self) -> AsyncGenerator[StreamChunk, None]:
         return self._chunks
 
     async def __anext__(self) -> StreamChunk:
@@ -287,7 +289,7 @@ class AsyncStream:
         assert self.response is not None
         return self.response.content
 
-    async def _generate(self) -> AsyncIterator[StreamChunk]:
+    async def _generate(self) -> AsyncGenerator[StreamChunk, None]:
         call, client = self._call, self._client
         provider = client._provider(call.target)
         await call.hash_weights(client.store)
@@ -295,9 +297,7 @@ class AsyncStream:
         ttft: float | None = None
         status, error = "incomplete", None
         try:
-            chunks = retry.stream(
-                lambda: provider.stream(call.target, call.request), client.retry_policy
-            )
+            chunks = retry.stream(lambda: provider.stream(call.target, call.request), client.retry_policy)
             async for chunk in chunks:
                 if ttft is None and (chunk.text or chunk.tool_calls):
                     ttft = time.perf_counter() - call.started
@@ -380,9 +380,7 @@ class Assembler:
 def _answer_text(response: ChatResponse) -> str:
     if not response.tool_calls:
         return response.content
-    return json.dumps(
-        {"content": response.content, "tool_calls": [c.openai() for c in response.tool_calls]}
-    )
+    return json.dumps({"content": response.content, "tool_calls": [c.openai() for c in response.tool_calls]})
 
 
 def _retained(text: str | None, retention: str) -> str | None:

@@ -125,7 +125,7 @@ def _refuse_secrets(path: Path, name: str, entry: dict[str, Any]) -> None:
         if key != "api_key_env" and any(word in key.lower() for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{path}: [providers.{name}] has '{key}': keys are never stored in the config; "
-                f"write api_key_env = \"NAME_OF_VARIABLE\" and export that variable instead"
+                f'write api_key_env = "NAME_OF_VARIABLE" and export that variable instead'
             )
 
 

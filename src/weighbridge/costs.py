@@ -23,14 +23,11 @@ def cost_usd(
     price = entry.price
     if price is not None and price.input_per_mtok is not None and price.output_per_mtok is not None:
         cost = (
-            usage.prompt_tokens * price.input_per_mtok
-            + usage.completion_tokens * price.output_per_mtok
+            usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok
         ) / 1_000_000
         source = f"{price.provider or 'catalog'} price"
         when = f" as of {price.as_of}" if price.as_of else ""
-        return cost, (
-            f"{source}{when}: ${price.input_per_mtok:g}/M in, ${price.output_per_mtok:g}/M out"
-        )
+        return cost, (f"{source}{when}: ${price.input_per_mtok:g}/M in, ${price.output_per_mtok:g}/M out")
     if runs_locally and self_hosting is not None:
         cost = latency_s * self_hosting.usd_per_hour / 3600
         return cost, f"local compute: {latency_s:.3f} s at ${self_hosting.usd_per_hour:g}/h"

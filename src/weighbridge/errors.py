@@ -50,9 +50,7 @@ class UnknownModelError(WeighbridgeError):
     def __init__(self, model: str, known: Iterable[str] = ()) -> None:
         close = difflib.get_close_matches(model, list(known), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        super().__init__(
-            f"unknown model '{model}'.{hint} Run 'weighbridge models' to list the models."
-        )
+        super().__init__(f"unknown model '{model}'.{hint} Run 'weighbridge models' to list the models.")
         self.model = model
 
 

@@ -124,7 +124,5 @@ class Catalog(_Strict):
         for model_id, entry in self.models.items():
             for option in entry.serve:
                 if option.provider not in self.providers:
-                    raise ValueError(
-                        f"model '{model_id}' is served by unknown provider '{option.provider}'"
-                    )
+                    raise ValueError(f"model '{model_id}' is served by unknown provider '{option.provider}'")
         return self

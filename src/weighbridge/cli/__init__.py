@@ -8,7 +8,6 @@ and exit code 2; set WEIGHBRIDGE_DEBUG=1 to see the traceback instead.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import click
@@ -59,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -35,7 +35,9 @@ def logs(ctx: click.Context, count: int, model: str | None, as_json: bool) -> No
 
     table = Table(box=None, header_style="bold")
     for column in ("time", "model", "status", "in", "out", "latency", "ttft", "cost", "prompt", "answer"):
-        table.add_column(column, justify="right" if column in ("in", "out", "latency", "ttft", "cost") else "left")
+        table.add_column(
+            column, justify="right" if column in ("in", "out", "latency", "ttft", "cost") else "left"
+        )
     for r in records:
         table.add_row(
             r.created_at[:19].replace("T", " "),

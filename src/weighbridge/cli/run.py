@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from weighbridge.cli import context
+
+if TYPE_CHECKING:
+    from weighbridge.types import ChatResponse
 
 
 @click.command()
@@ -68,6 +71,7 @@ def run(
         if v is not None
     }
     client = context.client(ctx)
+    response: ChatResponse | None
     if no_stream:
         response = client.chat(messages, model=model, **params)
         click.echo(response.content)

@@ -197,9 +197,7 @@ def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
     try:
         value = json.loads(arguments)
     except ValueError:
-        raise InvalidRequestError(
-            f"tool call arguments are not valid JSON: {arguments[:80]!r}"
-        ) from None
+        raise InvalidRequestError(f"tool call arguments are not valid JSON: {arguments[:80]!r}") from None
     if not isinstance(value, dict):
         raise InvalidRequestError("tool call arguments must be a JSON object")
     return value
@@ -237,7 +235,7 @@ def tool_choice_body(choice: str | dict[str, Any]) -> dict[str, Any]:
         return dict(_TOOL_CHOICE[choice])
     name = (choice.get("function") or {}).get("name")
     if choice.get("type") != "function" or not name:
-        raise InvalidRequestError("tool_choice must name a function: {\"type\": \"function\", ...}")
+        raise InvalidRequestError('tool_choice must name a function: {"type": "function", ...}')
     return {"type": "tool", "name": name}
 
 
@@ -314,13 +312,13 @@ class StreamState:
             if block.get("type") == "text" and block.get("text"):
                 return self._chunk(text=block["text"])
         elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return self._chunk(text=delta["text"])
-            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                ordinal = self._tool_index.get(data.get("index", 0))
-                if ordinal is not None:
-                    piece = ToolCallDelta(index=ordinal, arguments=delta["partial_json"])
+            change = data.get("delta") or {}
+            if change.get("type") == "text_delta" and change.get("text"):
+                return self._chunk(text=change["text"])
+            if change.get("type") == "input_json_delta" and change.get("partial_json"):
+                known = self._tool_index.get(data.get("index", 0))
+                if known is not None:
+                    piece = ToolCallDelta(index=known, arguments=change["partial_json"])
                     return self._chunk(tool_calls=[piece])
         elif kind == "message_delta":
             self._finish = _FINISH.get((data.get("delta") or {}).get("stop_reason") or "", self._finish)
@@ -334,13 +332,12 @@ class StreamState:
             self.finished = True
             return StreamChunk(
                 finish_reason=self._finish,
-                usage=Usage(
-                    prompt_tokens=self._prompt_tokens, completion_tokens=self._completion_tokens
-                ),
+                usage=Usage(prompt_tokens=self._prompt_tokens, completion_tokens=self._completion_tokens),
                 upstream_model=self._model,
             )
         elif kind == "error":
-            error = data.get("error") if isinstance(data.get("error"), dict) else {}
+            raw = data.get("error")
+            error: dict[str, Any] = raw if isinstance(raw, dict) else {}
             error_type = error.get("type")
             raise ProviderError(
                 self.provider,

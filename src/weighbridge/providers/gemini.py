@@ -142,9 +142,7 @@ def _part(part: dict[str, Any]) -> dict[str, Any]:
         header, sep, data = url[5:].partition(",") if url.startswith("data:") else ("", "", "")
         mime_type, _, encoding = header.partition(";")
         if not sep or encoding != "base64" or not mime_type:
-            raise InvalidRequestError(
-                "Gemini takes images inline here: pass a data:image/...;base64,... URL"
-            )
+            raise InvalidRequestError("Gemini takes images inline here: pass a data:image/...;base64,... URL")
         return {"inlineData": {"mimeType": mime_type, "data": data}}
     raise InvalidRequestError(f"Gemini does not take '{kind}' content parts")
 
@@ -153,8 +151,7 @@ def _function_response(message: Message, names: dict[str, str]) -> dict[str, Any
     name = names.get(message.tool_call_id or "") or message.name
     if not name:
         raise InvalidRequestError(
-            "a tool message must answer an earlier assistant tool call (Gemini needs the "
-            "function's name)"
+            "a tool message must answer an earlier assistant tool call (Gemini needs the function's name)"
         )
     text = message.text()
     try:
@@ -188,7 +185,7 @@ def function_calling_config(choice: str | dict[str, Any]) -> dict[str, Any]:
         return {"mode": _TOOL_MODE[choice]}
     name = (choice.get("function") or {}).get("name")
     if choice.get("type") != "function" or not name:
-        raise InvalidRequestError("tool_choice must name a function: {\"type\": \"function\", ...}")
+        raise InvalidRequestError('tool_choice must name a function: {"type": "function", ...}')
     return {"mode": "ANY", "allowedFunctionNames": [name]}
 
 
@@ -210,8 +207,7 @@ def completion_from_body(body: dict[str, Any]) -> Completion:
     return Completion(
         content=text,
         tool_calls=[
-            ToolCall(id=d.id or f"call_{d.index}", name=d.name or "", arguments=d.arguments)
-            for d in calls
+            ToolCall(id=d.id or f"call_{d.index}", name=d.name or "", arguments=d.arguments) for d in calls
         ],
         finish_reason=_finish(candidates[0].get("finishReason"), bool(calls)),
         usage=usage,
@@ -254,8 +250,7 @@ def usage_from_body(usage: dict[str, Any] | None) -> Usage | None:
         return None
     return Usage(
         prompt_tokens=usage.get("promptTokenCount") or 0,
-        completion_tokens=(usage.get("candidatesTokenCount") or 0)
-        + (usage.get("thoughtsTokenCount") or 0),
+        completion_tokens=(usage.get("candidatesTokenCount") or 0) + (usage.get("thoughtsTokenCount") or 0),
     )
 
 
@@ -332,8 +327,12 @@ class GeminiProvider:
     async def complete(self, target: Target, request: ChatRequest) -> Completion:
         url, headers = self._call(target, "generateContent")
         data = await post_json(
-            self._http, target.provider_name, url, request_body(request),
-            headers=headers, timeout=target.provider.timeout_s,
+            self._http,
+            target.provider_name,
+            url,
+            request_body(request),
+            headers=headers,
+            timeout=target.provider.timeout_s,
         )
         try:
             return completion_from_body(data)
@@ -344,8 +343,12 @@ class GeminiProvider:
         url, headers = self._call(target, "streamGenerateContent?alt=sse")
         state = StreamState(target.provider_name)
         events = post_sse(
-            self._http, target.provider_name, url, request_body(request),
-            headers=headers, timeout=target.provider.timeout_s,
+            self._http,
+            target.provider_name,
+            url,
+            request_body(request),
+            headers=headers,
+            timeout=target.provider.timeout_s,
         )
         try:
             async with aclosing(events):

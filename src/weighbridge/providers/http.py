@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
@@ -54,7 +54,7 @@ async def post_sse(
     *,
     headers: dict[str, str],
     timeout: float,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """POST ``body`` and yield the server-sent events of the answer."""
     request = http.build_request("POST", url, json=body, headers=headers, timeout=timeout)
     try:
@@ -78,9 +78,7 @@ def event_json(provider: str, event: Event) -> dict[str, Any]:
     try:
         data = json.loads(event.data)
     except ValueError:
-        raise ProviderError(
-            provider, f"sent a stream event that is not JSON: {event.data[:80]!r}"
-        ) from None
+        raise ProviderError(provider, f"sent a stream event that is not JSON: {event.data[:80]!r}") from None
     if not isinstance(data, dict):
         raise ProviderError(provider, "sent a stream event that is not a JSON object")
     return data

@@ -41,7 +41,7 @@ MAX_DEFAULT_CONTEXT = 8192
 class _Job:
     request: ChatRequest
     stream: bool
-    emit: Callable[[object], None]
+    emit: Callable[[object], object]
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 

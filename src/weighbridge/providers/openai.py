@@ -36,7 +36,9 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-def request_body(request: ChatRequest, upstream: str, *, stream: bool, max_tokens_field: str) -> dict[str, Any]:
+def request_body(
+    request: ChatRequest, upstream: str, *, stream: bool, max_tokens_field: str
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": upstream,
         "messages": [m.model_dump(exclude_none=True) for m in request.messages],
@@ -71,7 +73,7 @@ def completion_from_body(data: dict[str, Any]) -> Completion:
             )
             for call in message.get("tool_calls") or []
         ],
-        finish_reason=_FINISH.get(choice.get("finish_reason") or "", None),
+        finish_reason=_FINISH.get(choice.get("finish_reason") or ""),
         usage=usage_from_body(data.get("usage")) or Usage(),
         upstream_model=data.get("model"),
     )
@@ -156,7 +158,8 @@ class OpenAIProvider:
             if "error" in data:
                 error = data["error"] if isinstance(data["error"], dict) else {"message": data["error"]}
                 raise ProviderError(
-                    target.provider_name, str(error.get("message", "error in stream")),
+                    target.provider_name,
+                    str(error.get("message", "error in stream")),
                     error_type=error.get("type"),
                 )
             chunk = chunk_from_event(data)

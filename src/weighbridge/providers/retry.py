@@ -96,9 +96,7 @@ async def stream(
         attempt += 1
 
 
-def _next_wait(
-    policy: RetryPolicy, attempt: int, error: ProviderError, started: float
-) -> float | None:
+def _next_wait(policy: RetryPolicy, attempt: int, error: ProviderError, started: float) -> float | None:
     if not error.retryable or attempt >= policy.max_attempts:
         return None
     wait = policy.delay(attempt, error)

@@ -62,9 +62,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations this database lacks; returns their names."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     applied = []
     for migration in MIGRATIONS:
