@@ -26,11 +26,18 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from weighbridge.client import Client
+from weighbridge.config import load_settings
+from weighbridge.providers.retry import RetryPolicy
+from weighbridge.types import StreamChunk
 
 
 @dataclass(frozen=True)
@@ -241,3 +248,32 @@ def sse(*events: str, sep: str = "\n\n") -> bytes:
 def split_bytes(data: bytes, size: int) -> list[bytes]:
     """``data`` in pieces of ``size`` bytes: splits land inside fields and UTF-8 characters."""
     return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@contextmanager
+def client_for(
+    server: ReplayServer, home: Path, provider: str, model: str, upstream: str
+) -> Iterator[Client]:
+    """A real client whose ``provider`` points at ``server``, serving ``model`` as ``upstream``;
+    retries wait milliseconds so the suite stays fast (Retry-After is still honoured)."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "config.toml"
+    config.write_text(
+        f'[providers.{provider}]\nbase_url = "{server.url}"\n\n'
+        f'[models.{model}]\nprovider = "{provider}"\nmodel = "{upstream}"\nmax_output_tokens = 2048\n'
+    )
+    policy = RetryPolicy(base_delay_s=0.01, max_retry_after_s=2)
+    with Client(load_settings(config), retry_policy=policy) as client:
+        yield client
+
+
+def assert_key_not_kept(client: Client, key: str, *errors: BaseException) -> None:
+    """The key is in no log record and no error the caller saw."""
+    records = json.dumps([asdict(r) for r in client.store.recent(100)])
+    assert key not in records
+    for error in errors:
+        assert key not in str(error) and key not in repr(error.args)
+
+
+def drain(stream: Iterable[StreamChunk]) -> list[StreamChunk]:
+    return list(stream)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from tests.replay_server import ReplayServer, split_bytes, sse
+from tests.replay_server import ReplayServer, assert_key_not_kept, client_for, drain, split_bytes, sse
 from weighbridge.client import Client
-from weighbridge.config import load_settings
 from weighbridge.errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from weighbridge.providers.anthropic import (
     FALLBACK_MAX_TOKENS,
@@ -26,8 +24,7 @@ from weighbridge.providers.anthropic import (
     completion_from_body,
     request_body,
 )
-from weighbridge.providers.retry import RetryPolicy
-from weighbridge.types import ChatRequest, StreamChunk, Usage
+from weighbridge.types import ChatRequest, Usage
 
 KEY = "sk-ant-api03-replay-test-key-0123456789abcdef"
 MODEL = "claude-replay"
@@ -181,27 +178,13 @@ def server() -> Iterator[ReplayServer]:
 def client(server: ReplayServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     """A real client whose ``anthropic`` provider points at the replay server."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "config.toml"
-    config.write_text(
-        f'[providers.anthropic]\nbase_url = "{server.url}"\n\n'
-        f'[models.{MODEL}]\nprovider = "anthropic"\nmodel = "{UPSTREAM}"\nmax_output_tokens = 2048\n'
-    )
-    policy = RetryPolicy(base_delay_s=0.01, max_retry_after_s=2)
-    with Client(load_settings(config), retry_policy=policy) as weighbridge:
+    with client_for(server, home, "anthropic", MODEL, UPSTREAM) as weighbridge:
         yield weighbridge
 
 
 def assert_key_nowhere(client: Client, *errors: BaseException) -> None:
     """The key went out in its header and nowhere else: not in errors, not in the log."""
-    records = json.dumps([asdict(r) for r in client.store.recent(100)])
-    assert KEY not in records
-    for error in errors:
-        assert KEY not in str(error) and KEY not in repr(error.args)
-
-
-def drain(stream: object) -> list[StreamChunk]:
-    return list(stream)  # type: ignore[call-overload]
+    assert_key_not_kept(client, KEY, *errors)
 
 
 # -- whole answers ------------------------------------------------------------------------

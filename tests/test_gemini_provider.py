@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from tests.replay_server import ReplayServer, split_bytes, sse
+from tests.replay_server import ReplayServer, assert_key_not_kept, client_for, drain, split_bytes, sse
 from weighbridge.client import Client
-from weighbridge.config import load_settings
 from weighbridge.errors import InvalidRequestError, ProviderError, StreamInterruptedError
 from weighbridge.providers.gemini import StreamState, completion_from_body, request_body
-from weighbridge.providers.retry import RetryPolicy
-from weighbridge.types import ChatRequest, StreamChunk, Usage
+from weighbridge.types import ChatRequest, Usage
 
 KEY = "AIzaSyReplayTestKey-0123456789abcdefghij"
 MODEL = "gemini-replay"
@@ -170,14 +167,7 @@ def server() -> Iterator[ReplayServer]:
 def client(server: ReplayServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     """A real client whose ``gemini`` provider points at the replay server."""
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "config.toml"
-    config.write_text(
-        f'[providers.gemini]\nbase_url = "{server.url}"\n\n'
-        f'[models.{MODEL}]\nprovider = "gemini"\nmodel = "{UPSTREAM}"\nmax_output_tokens = 2048\n'
-    )
-    policy = RetryPolicy(base_delay_s=0.01, max_retry_after_s=2)
-    with Client(load_settings(config), retry_policy=policy) as weighbridge:
+    with client_for(server, home, "gemini", MODEL, UPSTREAM) as weighbridge:
         yield weighbridge
 
 
@@ -187,14 +177,7 @@ def assert_key_only_in_its_header(client: Client, server: ReplayServer, *errors:
         assert sent.headers["x-goog-api-key"] == KEY
         assert KEY not in sent.path and "key=" not in sent.path
         assert KEY not in sent.raw_body.decode()
-    records = json.dumps([asdict(r) for r in client.store.recent(100)])
-    assert KEY not in records
-    for error in errors:
-        assert KEY not in str(error) and KEY not in repr(error.args)
-
-
-def drain(stream: object) -> list[StreamChunk]:
-    return list(stream)  # type: ignore[call-overload]
+    assert_key_not_kept(client, KEY, *errors)
 
 
 # -- whole answers ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import httpx
 
 from weighbridge.errors import InvalidRequestError, ProviderError
 from weighbridge.providers.http import event_json, post_json, post_sse
+from weighbridge.providers.tools import chosen_function, function_of, parse_arguments
 from weighbridge.targets import Target
 from weighbridge.types import (
     ChatRequest,
@@ -32,6 +33,18 @@ from weighbridge.types import (
 )
 
 API_VERSION = "2023-06-01"
+#: The HTTP status each documented error type comes with, for errors that arrive as a stream
+#: event (after the 200 was sent), so they are retried, or not, as the status would be.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
 #: The beta that enables ``output_format`` (JSON-schema constrained output).
 STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
 #: Used when neither the request nor the catalog entry says how long an answer may be,
@@ -188,21 +201,6 @@ def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_arguments(arguments: str | dict[str, Any] | None) -> dict[str, Any]:
-    """Tool call arguments (OpenAI: JSON text) as the object Anthropic and Gemini expect."""
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        value = json.loads(arguments)
-    except ValueError:
-        raise InvalidRequestError(f"tool call arguments are not valid JSON: {arguments[:80]!r}") from None
-    if not isinstance(value, dict):
-        raise InvalidRequestError("tool call arguments must be a JSON object")
-    return value
-
-
 def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
@@ -215,9 +213,7 @@ def _empty_text(block: dict[str, Any]) -> bool:
 
 def tool_body(tool: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI function tool as an Anthropic tool definition."""
-    function = tool.get("function")
-    if tool.get("type") != "function" or not isinstance(function, dict) or not function.get("name"):
-        raise InvalidRequestError("Anthropic takes tools of type 'function' with a function name")
+    function = function_of(tool, "Anthropic")
     body: dict[str, Any] = {
         "name": function["name"],
         "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
@@ -233,10 +229,7 @@ def tool_choice_body(choice: str | dict[str, Any]) -> dict[str, Any]:
         if choice not in _TOOL_CHOICE:
             raise InvalidRequestError(f"unknown tool_choice '{choice}'")
         return dict(_TOOL_CHOICE[choice])
-    name = (choice.get("function") or {}).get("name")
-    if choice.get("type") != "function" or not name:
-        raise InvalidRequestError('tool_choice must name a function: {"type": "function", ...}')
-    return {"type": "tool", "name": name}
+    return {"type": "tool", "name": chosen_function(choice)}
 
 
 # -- response -----------------------------------------------------------------------------
@@ -343,7 +336,7 @@ class StreamState:
                 self.provider,
                 str(error.get("message") or "error event in stream"),
                 error_type=error_type,
-                status=529 if error_type == "overloaded_error" else None,
+                status=_ERROR_STATUS.get(error_type or ""),
             )
         # ping, content_block_stop, thinking deltas and event types added later: nothing to say.
         return None

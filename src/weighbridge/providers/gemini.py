@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from weighbridge.errors import InvalidRequestError, ProviderError
-from weighbridge.providers.anthropic import parse_arguments
 from weighbridge.providers.http import event_json, post_json, post_sse
+from weighbridge.providers.tools import chosen_function, function_of, parse_arguments
 from weighbridge.targets import Target
 from weighbridge.types import (
     ChatRequest,
@@ -166,9 +166,7 @@ def _function_response(message: Message, names: dict[str, str]) -> dict[str, Any
 
 def function_declaration(tool: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI function tool as a Gemini function declaration."""
-    function = tool.get("function")
-    if tool.get("type") != "function" or not isinstance(function, dict) or not function.get("name"):
-        raise InvalidRequestError("Gemini takes tools of type 'function' with a function name")
+    function = function_of(tool, "Gemini")
     declaration: dict[str, Any] = {"name": function["name"]}
     if function.get("description"):
         declaration["description"] = function["description"]
@@ -183,10 +181,7 @@ def function_calling_config(choice: str | dict[str, Any]) -> dict[str, Any]:
         if choice not in _TOOL_MODE:
             raise InvalidRequestError(f"unknown tool_choice '{choice}'")
         return {"mode": _TOOL_MODE[choice]}
-    name = (choice.get("function") or {}).get("name")
-    if choice.get("type") != "function" or not name:
-        raise InvalidRequestError('tool_choice must name a function: {"type": "function", ...}')
-    return {"mode": "ANY", "allowedFunctionNames": [name]}
+    return {"mode": "ANY", "allowedFunctionNames": [chosen_function(choice)]}
 
 
 # -- response -----------------------------------------------------------------------------
