@@ -583,4 +583,7 @@ def test_stream_state_ignores_unknown_events_and_raises_error_events() -> None:
     assert state.feed("ping", {"type": "ping"}) is None
     with pytest.raises(ProviderError) as caught:
         state.feed("error", {"type": "error", "error": {"type": "api_error", "message": "boom"}})
-    assert (caught.value.status, caught.value.error_type, caught.value.retryable) == (None, "api_error", True)
+    assert (caught.value.status, caught.value.error_type, caught.value.retryable) == (500, "api_error", True)
+    with pytest.raises(ProviderError) as refused:
+        state.feed("error", {"type": "error", "error": {"type": "invalid_request_error", "message": "no"}})
+    assert (refused.value.status, refused.value.retryable) == (400, False)
