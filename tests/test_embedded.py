@@ -8,6 +8,8 @@ from pathlib import Path
 
 import weighbridge
 from tests.conftest import run_cli
+from weighbridge.providers.llamacpp import _deliver, _Job
+from weighbridge.types import ChatRequest
 
 QUESTION = "What is the capital of France?"
 
@@ -86,3 +88,15 @@ def test_cli_reads_prompt_from_stdin(home: Path) -> None:
     result = run_cli("run", "-q", "-t", "0", input=QUESTION)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout and result.stderr == ""
+
+
+def test_worker_survives_a_caller_whose_loop_has_closed() -> None:
+    """A caller that returns (or gives up) closes its event loop while the model's worker
+    thread may still be handing it pieces; that must stop the job, not kill the thread (it
+    once did, and every later call to the model hung)."""
+    loop = asyncio.new_event_loop()
+    inbox: asyncio.Queue[object] = asyncio.Queue()
+    job = _Job(ChatRequest(model="m", messages="hi"), True, lambda item: None)
+    loop.close()
+    _deliver(loop, inbox, "piece", job)  # must not raise
+    assert job.cancelled.is_set()

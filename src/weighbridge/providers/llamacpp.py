@@ -216,6 +216,15 @@ def _sampling(request: ChatRequest) -> dict[str, Any]:
     return args
 
 
+def _deliver(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[object], item: object, job: _Job) -> None:
+    """Hand an item to the caller's loop; a loop that has closed means nobody is listening
+    (the caller returned or gave up), so the job stops instead of the worker thread dying."""
+    try:
+        loop.call_soon_threadsafe(inbox.put_nowait, item)
+    except RuntimeError:
+        job.cancelled.set()
+
+
 _WORKERS: dict[Path, _Worker] = {}
 _WORKERS_LOCK = threading.Lock()
 
@@ -250,7 +259,7 @@ class LlamaCppProvider:
     ) -> AsyncIterator[StreamChunk | Completion]:
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[object] = asyncio.Queue()
-        job = _Job(request, stream, lambda item: loop.call_soon_threadsafe(inbox.put_nowait, item))
+        job = _Job(request, stream, lambda item: _deliver(loop, inbox, item, job))
         _worker_for(target).submit(job)
         try:
             while (item := await inbox.get()) is not _DONE:
