@@ -117,8 +117,8 @@ def test_model_defaults_apply_unless_the_request_sets_them(home: Path) -> None:
     from weighbridge.client import Client
 
     with Client(load_settings()) as client:
-        implicit = client._prepare("hi", None, {})
-        explicit = client._prepare("hi", None, {"temperature": 0.7})
+        implicit = client._prepare(client.request("hi", None, {}), None)
+        explicit = client._prepare(client.request("hi", None, {"temperature": 0.7}), None)
     assert implicit.request.temperature == 0.0
     assert explicit.request.temperature == 0.7
     assert implicit.request.messages[0].role == "system"  # the entry's system prompt

@@ -37,6 +37,7 @@ from weighbridge.types import (
     StreamChunk,
     ToolCall,
     Usage,
+    validation_message,
 )
 from weighbridge.weights import weight_sha256
 
@@ -69,7 +70,23 @@ class Client:
 
     async def achat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatResponse:
         """One whole answer."""
-        call = self._prepare(messages, model, params)
+        return await self.asend(self.request(messages, model, params))
+
+    def astream(self, messages: Messages, *, model: str | None = None, **params: Any) -> AsyncStream:
+        """The answer as it is generated; ``.response`` holds the whole once it ends."""
+        return self.asend_stream(self.request(messages, model, params))
+
+    def request(self, messages: Messages, model: str | None, params: dict[str, Any]) -> ChatRequest:
+        """A validated request for ``model`` (the configured default when None)."""
+        name = model or self.settings.default_model
+        try:
+            return ChatRequest(model=name, messages=messages, **params)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise InvalidRequestError(validation_message(exc)) from None
+
+    async def asend(self, request: ChatRequest, *, source: str | None = None) -> ChatResponse:
+        """One whole answer to a request already built (the gateway's way in)."""
+        call = self._prepare(request, source)
         provider = self._provider(call.target)
         await call.hash_weights(self.store)
         try:
@@ -83,10 +100,9 @@ class Client:
         self._log(call, response, "ok")
         return response
 
-    def astream(self, messages: Messages, *, model: str | None = None, **params: Any) -> AsyncStream:
-        """The answer as it is generated; ``.response`` holds the whole once it ends."""
-        call = self._prepare(messages, model, params)
-        return AsyncStream(self, call)
+    def asend_stream(self, request: ChatRequest, *, source: str | None = None) -> AsyncStream:
+        """The streamed answer to a request already built."""
+        return AsyncStream(self, self._prepare(request, source))
 
     # -- sync face --------------------------------------------------------------------
 
@@ -119,20 +135,21 @@ class Client:
             self._loop_thread = _LoopThread()
         return self._loop_thread
 
-    def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> _Call:
-        name = model or self.settings.default_model
-        target = resolve(self.settings, name)
+    def _prepare(self, request: ChatRequest, source: str | None) -> _Call:
+        """Resolve the target and fill in what the model's entry supplies by default."""
+        target = resolve(self.settings, request.model)
         if target.entry.defaults is not None:
-            params = {**target.entry.defaults.model_dump(exclude_none=True), **params}
-        try:
-            request = ChatRequest(model=name, messages=messages, **params)  # type: ignore[arg-type]
-        except ValidationError as exc:
-            raise InvalidRequestError(_validation_message(exc)) from None
+            unset = {
+                name: value
+                for name, value in target.entry.defaults.model_dump(exclude_none=True).items()
+                if getattr(request, name) is None
+            }
+            request = request.model_copy(update=unset)
         default_system = target.entry.system_prompt
         if default_system and request.system_text() is None:
             system = Message(role="system", content=default_system)
             request = request.model_copy(update={"messages": [system, *request.messages]})
-        return _Call(request, target, self.settings)
+        return _Call(request, target, self.settings, source or self.source)
 
     def _provider(self, target: Target) -> Provider:
         state = self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
@@ -143,12 +160,12 @@ class Client:
         return provider
 
     def _log(self, call: _Call, response: ChatResponse, status: str) -> None:
-        self.store.record(call.record(self.source, status, response=response))
+        self.store.record(call.record(status, response=response))
 
     def _log_failure(
         self, call: _Call, error: WeighbridgeError, status: str, partial: ChatResponse | None = None
     ) -> None:
-        self.store.record(call.record(self.source, status, response=partial, error=error))
+        self.store.record(call.record(status, response=partial, error=error))
 
 
 class _LoopState:
@@ -193,8 +210,9 @@ class _LoopThread:
 class _Call:
     """One request on its way: what was asked, where it goes, and the clock."""
 
-    def __init__(self, request: ChatRequest, target: Target, settings: Settings) -> None:
+    def __init__(self, request: ChatRequest, target: Target, settings: Settings, source: str) -> None:
         self.request = request
+        self.source = source
         self.target = target
         self.retention = settings.retention
         self.id = "wb-" + uuid.uuid4().hex
@@ -233,7 +251,6 @@ class _Call:
 
     def record(
         self,
-        source: str,
         status: str,
         *,
         response: ChatResponse | None = None,
@@ -244,7 +261,7 @@ class _Call:
         return InferenceRecord(
             id=self.id,
             created_at=self.created_at,
-            source=source,
+            source=self.source,
             model=self.target.model_id,
             provider=self.target.provider_name,
             status=status,
@@ -404,9 +421,3 @@ def _scrubbed(exc: WeighbridgeError, target: Target) -> WeighbridgeError:
 
 def _cancelled(target: Target) -> WeighbridgeError:
     return ProviderError(target.provider_name, "the caller stopped reading the stream")
-
-
-def _validation_message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"invalid request: {where}: {err['msg']}" if where else f"invalid request: {err['msg']}"

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from weighbridge.catalog import Catalog, shipped_catalog_data
 from weighbridge.errors import ConfigError
+from weighbridge.types import validation_message
 
 EMBEDDED_MODEL = "smollm2-135m"
 Retention = Literal["full", "hash", "none"]
@@ -86,7 +87,7 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_first_error(exc)}") from None
+        raise ConfigError(f"{where}: {validation_message(exc)}") from None
 
     default_model = user.get("default_model", EMBEDDED_MODEL)
     retention = user.get("log", {}).get("retention", "full")
@@ -139,9 +140,3 @@ def _expand_short_model(entry: dict[str, Any]) -> dict[str, Any]:
         short.setdefault("provider", "llamacpp")
         short["file"] = str(Path(short["file"]).expanduser())
     return {**rest, "serve": [short]}
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
@@ -160,3 +160,10 @@ class ChatResponse(Completion):
         if self.usage.completion_tokens < 2 or decode <= 0:
             return None
         return (self.usage.completion_tokens - 1) / decode
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first problem pydantic found, as one line naming the field."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
