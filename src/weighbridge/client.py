@@ -290,6 +290,18 @@ class AsyncStream:
         self._chunks = self._generate()
         self.response: ChatResponse | None = None
 
+    @property
+    def id(self) -> str:
+        return self._call.id
+
+    @property
+    def model(self) -> str:
+        return self._call.target.model_id
+
+    @property
+    def provider(self) -> str:
+        return self._call.target.provider_name
+
     def __aiter__(self) -> AsyncGenerator[StreamChunk, None]:
         return self._chunks
 

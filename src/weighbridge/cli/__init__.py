@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import logs, models, run
+from weighbridge.cli import logs, models, run, serve
 
 
 class _Group(click.Group):
@@ -51,6 +51,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
 cli.add_command(models.models)
 cli.add_command(run.run)
 cli.add_command(logs.logs)
+cli.add_command(serve.serve)
 
 
 def main() -> None:

@@ -21,9 +21,9 @@ def settings(ctx: click.Context) -> Settings:
     return loaded
 
 
-def client(ctx: click.Context) -> Client:
+def client(ctx: click.Context, source: str = "cli") -> Client:
     from weighbridge.client import Client
 
-    made = Client(settings(ctx), source="cli")
+    made = Client(settings(ctx), source=source)
     ctx.call_on_close(made.close)
     return made

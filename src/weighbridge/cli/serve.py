@@ -1,0 +1,49 @@
+"""``weighbridge serve``: the HTTP gateway."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import click
+
+from weighbridge.cli import context
+
+MASTER_KEY_ENV = "WEIGHBRIDGE_MASTER_KEY"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--log-level", default="warning", show_default=True, help="uvicorn's log level.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, log_level: str) -> None:
+    """Serve the OpenAI- and Anthropic-compatible gateway.
+
+    With WEIGHBRIDGE_MASTER_KEY set, every request must carry that key; without it the
+    gateway refuses to bind anything but loopback.
+    """
+    from weighbridge.errors import ConfigError
+
+    master_key = os.environ.get(MASTER_KEY_ENV) or None
+    if master_key is None and not _is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host} without a key: set {MASTER_KEY_ENV}, or bind 127.0.0.1"
+        )
+    import uvicorn
+
+    from weighbridge.server.app import Gateway
+
+    client = context.client(ctx, source="gateway")
+    app = Gateway(client, master_key=master_key).app()
+    click.echo(f"weighbridge gateway on http://{host}:{port}/v1", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,47 @@
+"""A real ``weighbridge serve`` on a free loopback port, for the tests that talk to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import WEIGHBRIDGE, free_port
+
+
+@contextmanager
+def running_gateway(home: Path, *, master_key: str | None = None, config: str | None = None) -> Iterator[str]:
+    """Start the gateway as a user would (the console script) and yield its base URL."""
+    env = dict(os.environ, WEIGHBRIDGE_HOME=str(home))
+    env.pop("WEIGHBRIDGE_MASTER_KEY", None)
+    if master_key:
+        env["WEIGHBRIDGE_MASTER_KEY"] = master_key
+    args = [WEIGHBRIDGE]
+    if config is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(config)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*args, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not start: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
