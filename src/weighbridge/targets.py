@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +56,36 @@ def resolve(settings: Settings, name: str) -> Target:
 def availability(settings: Settings, name: str) -> tuple[bool, str]:
     """Whether ``name`` can run now, and on what (or why not), for ``weighbridge models``."""
     try:
-        target = resolve(settings, name)
+        entry, options = _lookup(settings, name)
     except WeighbridgeError as exc:
-        if isinstance(exc, MissingKeyError):
-            return False, f"set {exc.env_var}"
         return False, exc.message
-    return True, target.provider_name
+    reasons = []
+    for option in options:
+        try:
+            target = _target(settings, name, entry, option)
+        except MissingKeyError as exc:
+            reasons.append(f"set {exc.env_var}")
+            continue
+        except WeighbridgeError as exc:
+            reasons.append(exc.message)
+            continue
+        url = target.provider.base_url
+        if url and not target.provider.api_key_env and not _listening(url):
+            reasons.append(f"start {target.provider_name} ({url})")
+            continue
+        return True, target.provider_name
+    return False, " or ".join(dict.fromkeys(reasons)) or "nothing can serve it"
+
+
+def _listening(url: str) -> bool:
+    """Whether a keyless endpoint (a local engine such as Ollama) accepts connections now."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
 
 
 def _lookup(settings: Settings, name: str) -> tuple[ModelEntry, list[ServeOption]]:

@@ -33,25 +33,30 @@ def logs(ctx: click.Context, count: int, model: str | None, as_json: bool) -> No
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(soft_wrap=True)
+    texts = console.width >= 110  # prompt and answer excerpts only where they fit
     table = Table(box=None, header_style="bold")
-    for column in ("time", "model", "status", "in", "out", "latency", "ttft", "cost", "prompt", "answer"):
-        table.add_column(
-            column, justify="right" if column in ("in", "out", "latency", "ttft", "cost") else "left"
-        )
+    for column in ("time", "model", "status", "in", "out", "latency", "ttft", "cost"):
+        right = column in ("in", "out", "latency", "ttft", "cost")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
+    if texts:
+        for column in ("prompt", "answer"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=32)
     for r in records:
-        table.add_row(
-            r.created_at[:19].replace("T", " "),
+        row = [
+            r.created_at[5:19].replace("T", " "),
             r.model,
-            r.status if not r.error else f"{r.status}: {r.error}",
+            r.status if not r.error else f"{r.status}: {_excerpt(r.error, 60)}",
             str(r.prompt_tokens or "-"),
             str(r.completion_tokens or "-"),
             f"{r.latency_ms / 1000:.2f}s" if r.latency_ms is not None else "-",
             f"{r.ttft_ms / 1000:.2f}s" if r.ttft_ms is not None else "-",
             usd(r.cost_usd),
-            _excerpt(_last_user_text(r.request)),
-            _excerpt(r.response),
-        )
-    Console(soft_wrap=True).print(table)
+        ]
+        if texts:
+            row += [_excerpt(_last_user_text(r.request)), _excerpt(r.response)]
+        table.add_row(*row)
+    console.print(table)
 
 
 def _last_user_text(request: str | None) -> str | None:
