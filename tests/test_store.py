@@ -17,7 +17,7 @@ def test_blank_database_gets_final_schema(tmp_path: Path) -> None:
     store.close()
     db = sqlite3.connect(tmp_path / "wb.db")
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"_migrations", "inferences", "weight_hashes"} <= tables
+    assert {"_migrations", "inferences", "weight_hashes", "audit_head"} <= tables
     applied = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
     assert applied == [m.__name__ for m in MIGRATIONS]
     columns = {r[1] for r in db.execute("PRAGMA table_info(inferences)")}
@@ -32,6 +32,10 @@ def test_blank_database_gets_final_schema(tmp_path: Path) -> None:
         "status",
         "error",
         "upstream_model",
+            "prev_hash",
+            "hash",
+            "key_name",
+            "route",
     } <= columns
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

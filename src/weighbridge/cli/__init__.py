@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import logs, models, run, serve
+from weighbridge.cli import audit, logs, models, run, serve
 
 
 class _Group(click.Group):
@@ -52,6 +52,7 @@ cli.add_command(models.models)
 cli.add_command(run.run)
 cli.add_command(logs.logs)
 cli.add_command(serve.serve)
+cli.add_command(audit.audit)
 
 
 def main() -> None:

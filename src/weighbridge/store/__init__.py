@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from weighbridge.errors import ConfigError
+from weighbridge.store import audit
 from weighbridge.store.migrations import migrate
 
 __all__ = ["InferenceRecord", "Store"]
@@ -40,6 +41,12 @@ class InferenceRecord:
     error: str | None = None
     request: str | None = None
     response: str | None = None
+    key_name: str | None = None
+    route: str | None = None
+    route_reason: str | None = None
+    #: Set by the store when the record joins the hash chain.
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 _COLUMNS = [f.name for f in fields(InferenceRecord)]
@@ -65,13 +72,27 @@ class Store:
             yield self._db
 
     def record(self, record: InferenceRecord) -> None:
-        values = asdict(record)
-        placeholders = ", ".join("?" for _ in _COLUMNS)
+        """Append a record to the chained log. BEGIN IMMEDIATE takes the write lock before
+        the head is read, so writers (threads or processes) never fork the chain."""
         with self._locked() as db:
-            db.execute(
-                f"INSERT INTO inferences ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                [values[c] for c in _COLUMNS],
-            )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                audit.append(db, _COLUMNS, asdict(record))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def verify(self) -> audit.Verdict:
+        with self._locked() as db:
+            return audit.verify(db)
+
+    def export(self) -> Iterator[InferenceRecord]:
+        """Every record in write order, for ``audit export``."""
+        with self._locked() as db:
+            rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM inferences ORDER BY rowid").fetchall()
+        for row in rows:
+            yield InferenceRecord(*row)
 
     def recent(self, limit: int = 20, model: str | None = None) -> list[InferenceRecord]:
         """The newest records first."""

@@ -54,9 +54,26 @@ def m002_weight_hashes(db: sqlite3.Connection) -> None:
     )
 
 
+def m003_audit_chain(db: sqlite3.Connection) -> None:
+    """Who asked and how it was routed, and the hash chain that makes the log tamper-evident.
+
+    Records written before this migration are chained here, in the order they were written.
+    """
+    from weighbridge.store.audit import chain_existing
+
+    for column in ("key_name", "route", "route_reason", "prev_hash", "hash"):
+        db.execute(f"ALTER TABLE inferences ADD COLUMN {column} TEXT")
+    db.execute(
+        "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "count INTEGER NOT NULL, hash TEXT NOT NULL)"
+    )
+    chain_existing(db)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
+    m003_audit_chain,
 ]
 
 
@@ -68,11 +85,16 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     for migration in MIGRATIONS:
         if migration.__name__ in done:
             continue
-        with db:
+        db.execute("BEGIN IMMEDIATE")  # each migration whole or not at all
+        try:
             migration(db)
             db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 (migration.__name__, datetime.now(UTC).isoformat()),
             )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
         applied.append(migration.__name__)
     return applied

@@ -1,0 +1,94 @@
+"""The inference log as a hash chain: editing, deleting, reordering or truncating records is
+detected by :func:`verify`.
+
+Each record's ``hash`` is ``sha256:`` + the SHA-256 of its canonical JSON (sorted keys, no
+spaces, UTF-8), every column but ``hash`` itself included, ``prev_hash`` among them: so each
+hash covers the whole history before it. ``audit_head`` holds the count and the last hash,
+updated in the same transaction as each insert, so cutting records off the end is detected
+too. Anyone who can rewrite the whole file can rewrite the whole chain; keeping a copy of the
+head hash elsewhere (``weighbridge audit verify`` prints it) closes that gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "sha256:" + "0" * 64
+
+
+def record_hash(values: dict[str, Any]) -> str:
+    """The hash of one record, from all its columns except ``hash``."""
+    body = {k: v for k, v in values.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def append(db: sqlite3.Connection, table_columns: list[str], values: dict[str, Any]) -> None:
+    """Insert one record at the end of the chain. The caller holds a write transaction."""
+    head = db.execute("SELECT count, hash FROM audit_head WHERE id = 1").fetchone()
+    count, prev = head if head else (0, GENESIS)
+    values = {**values, "prev_hash": prev}
+    values["hash"] = record_hash({c: values.get(c) for c in table_columns})
+    placeholders = ", ".join("?" for _ in table_columns)
+    db.execute(
+        f"INSERT INTO inferences ({', '.join(table_columns)}) VALUES ({placeholders})",
+        [values.get(c) for c in table_columns],
+    )
+    db.execute(
+        "INSERT INTO audit_head (id, count, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET count = excluded.count, hash = excluded.hash",
+        (count + 1, values["hash"]),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checked: int
+    head: str
+    problem: str | None = None
+    record_id: str | None = None
+
+
+def verify(db: sqlite3.Connection) -> Verdict:
+    """Re-derive every hash in write order; name the first record that no longer matches."""
+    cursor = db.execute("SELECT * FROM inferences ORDER BY rowid")
+    columns = [d[0] for d in cursor.description]
+    prev = GENESIS
+    checked = 0
+    for row in cursor:
+        values = dict(zip(columns, row, strict=True))
+        checked += 1
+        if values["prev_hash"] != prev:
+            return Verdict(False, checked, prev, "a record before it was deleted or moved", values["id"])
+        if record_hash(values) != values["hash"]:
+            return Verdict(False, checked, prev, "its content was edited", values["id"])
+        prev = values["hash"]
+    head = db.execute("SELECT count, hash FROM audit_head WHERE id = 1").fetchone()
+    expected_count, expected_hash = head if head else (0, GENESIS)
+    if (checked, prev) != (expected_count, expected_hash):
+        return Verdict(
+            False, checked, prev, f"the log ends early: {expected_count - checked} record(s) cut off the end"
+        )
+    return Verdict(True, checked, prev)
+
+
+def chain_existing(db: sqlite3.Connection) -> None:
+    """Chain records written before the chain existed, in write order (migration 3)."""
+    cursor = db.execute("SELECT rowid, * FROM inferences ORDER BY rowid")
+    columns = [d[0] for d in cursor.description][1:]
+    prev, count = GENESIS, 0
+    for row in cursor.fetchall():
+        values = dict(zip(columns, row[1:], strict=True))
+        values["prev_hash"] = prev
+        values["hash"] = prev = record_hash(values)
+        db.execute(
+            "UPDATE inferences SET prev_hash = ?, hash = ? WHERE rowid = ?",
+            (values["prev_hash"], prev, row[0]),
+        )
+        count += 1
+    db.execute("INSERT INTO audit_head (id, count, hash) VALUES (1, ?, ?)", (count, prev))
