@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import audit, logs, models, run, serve
+from weighbridge.cli import audit, keys, logs, models, run, serve
 
 
 class _Group(click.Group):
@@ -53,6 +53,7 @@ cli.add_command(run.run)
 cli.add_command(logs.logs)
 cli.add_command(serve.serve)
 cli.add_command(audit.audit)
+cli.add_command(keys.keys)
 
 
 def main() -> None:

@@ -74,6 +74,14 @@ class HTTPFailure:
         return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
 
 
+class Refused(Exception):
+    """Raised by the gateway's own checks (keys, limits, body size) with the failure to send."""
+
+    def __init__(self, failure: HTTPFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 def failure_for(exc: WeighbridgeError) -> HTTPFailure:
     """The HTTP failure an error becomes (the mapping this module's docstring argues for)."""
     if isinstance(exc, UnknownModelError):

@@ -67,14 +67,15 @@ class Store:
         self._lock = threading.Lock()
 
     @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held for this thread alone (for the modules beside this one)."""
         with self._lock:
             yield self._db
 
     def record(self, record: InferenceRecord) -> None:
         """Append a record to the chained log. BEGIN IMMEDIATE takes the write lock before
         the head is read, so writers (threads or processes) never fork the chain."""
-        with self._locked() as db:
+        with self.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 audit.append(db, _COLUMNS, asdict(record))
@@ -84,12 +85,12 @@ class Store:
             db.execute("COMMIT")
 
     def verify(self) -> audit.Verdict:
-        with self._locked() as db:
+        with self.connection() as db:
             return audit.verify(db)
 
     def export(self) -> Iterator[InferenceRecord]:
         """Every record in write order, for ``audit export``."""
-        with self._locked() as db:
+        with self.connection() as db:
             rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM inferences ORDER BY rowid").fetchall()
         for row in rows:
             yield InferenceRecord(*row)
@@ -97,7 +98,7 @@ class Store:
     def recent(self, limit: int = 20, model: str | None = None) -> list[InferenceRecord]:
         """The newest records first."""
         where, args = ("WHERE model = ?", [model]) if model else ("", [])
-        with self._locked() as db:
+        with self.connection() as db:
             rows = db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM inferences {where} "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
@@ -106,7 +107,7 @@ class Store:
         return [InferenceRecord(*row) for row in rows]
 
     def cached_hash(self, path: str, size: int, mtime_ns: int) -> str | None:
-        with self._locked() as db:
+        with self.connection() as db:
             row = db.execute(
                 "SELECT sha256 FROM weight_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
                 (path, size, mtime_ns),
@@ -114,7 +115,7 @@ class Store:
         return row[0] if row else None
 
     def save_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
-        with self._locked() as db:
+        with self.connection() as db:
             db.execute("DELETE FROM weight_hashes WHERE path = ?", (path,))
             db.execute(
                 "INSERT INTO weight_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
@@ -122,5 +123,5 @@ class Store:
             )
 
     def close(self) -> None:
-        with self._locked() as db:
+        with self.connection() as db:
             db.close()

@@ -70,10 +70,31 @@ def m003_audit_chain(db: sqlite3.Connection) -> None:
     chain_existing(db)
 
 
+def m004_api_keys(db: sqlite3.Connection) -> None:
+    """Virtual keys: stored as digests only, with their limits and what they have spent."""
+    db.execute(
+        """
+        CREATE TABLE api_keys (
+            name TEXT PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            models TEXT,
+            budget_usd REAL,
+            rpm INTEGER,
+            spent_usd REAL NOT NULL DEFAULT 0,
+            reserved_usd REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
     m003_audit_chain,
+    m004_api_keys,
 ]
 
 

@@ -1,0 +1,112 @@
+"""Who is calling, and what they may do: the master key, virtual keys, rate limits, budgets.
+
+Keys are compared by digest; the presented key is never stored, logged or echoed. A request
+with a virtual key is checked in this order: the key is live (401), the model is one it may
+call (403), it is within its requests per minute (429 with Retry-After), and its budget can
+hold the request's worst-case cost (429, ``insufficient_quota``), which stays reserved until
+the real cost is settled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from weighbridge.server.errors import HTTPFailure, Refused
+from weighbridge.store import Store
+from weighbridge.store import keys as store_keys
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The identity a request runs under: a key's name (``master``, ``local``) and its limits."""
+
+    name: str
+    key: store_keys.ApiKey | None = None
+
+
+class Access:
+    def __init__(self, store: Store, master_key: str | None) -> None:
+        self._store = store
+        self._master = _sha(master_key) if master_key else None
+        self._windows: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def identify(self, presented: str | None) -> Caller:
+        """The caller behind ``presented``; without a master key, keyless callers are local."""
+        if presented and self._master and secrets.compare_digest(_sha(presented), self._master):
+            return Caller("master")
+        if presented and presented.startswith(store_keys.KEY_PREFIX):
+            with self._store.connection() as db:
+                key = store_keys.find(db, presented)
+            if key is not None:
+                return Caller(key.name, key)
+        elif self._master is None:
+            return Caller("local")  # loopback-only and open: any other token is no credential
+        elif not presented:
+            raise Refused(
+                HTTPFailure(401, "no API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'")
+            )
+        raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
+
+    def admit(self, caller: Caller, model: str) -> None:
+        """Refuse a model the key may not call, or a request over its rate."""
+        key = caller.key
+        if key is None:
+            return
+        if not key.allows(model):
+            raise Refused(
+                HTTPFailure(403, f"key '{key.name}' may not call model '{model}'", code="model_not_allowed")
+            )
+        if key.rpm is not None:
+            self._count(key.name, key.rpm)
+
+    def _count(self, name: str, rpm: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(name, deque())
+            while window and now - window[0] >= 60:
+                window.popleft()
+            if len(window) >= rpm:
+                wait = 60 - (now - window[0])
+                raise Refused(
+                    HTTPFailure(
+                        429,
+                        f"key '{name}' is limited to {rpm} requests per minute",
+                        code="rate_limit_exceeded",
+                        retry_after=wait,
+                    )
+                )
+            window.append(now)
+
+    def reserve(self, caller: Caller, worst_usd: float) -> float:
+        """Hold the request's worst-case cost against the key's budget; returns what was held."""
+        key = caller.key
+        if key is None or key.budget_usd is None:
+            return 0.0
+        with self._store.connection() as db:
+            held = store_keys.reserve(db, key.name, worst_usd)
+        if not held:
+            raise Refused(
+                HTTPFailure(
+                    429,
+                    f"key '{key.name}' has not enough budget left for this request "
+                    f"(it could cost up to ${worst_usd:.6f}; lower max_tokens or raise the budget)",
+                    code="insufficient_quota",
+                )
+            )
+        return worst_usd
+
+    def settle(self, caller: Caller, held_usd: float, actual_usd: float | None) -> None:
+        if caller.key is None:
+            return
+        with self._store.connection() as db:
+            store_keys.settle(db, caller.key.name, held_usd, actual_usd or 0.0)
+
+
+def _sha(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

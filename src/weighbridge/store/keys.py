@@ -1,0 +1,132 @@
+"""Virtual API keys: made once, shown once, stored as a SHA-256 digest.
+
+A key carries its limits: the models it may call (``None``: all), a budget in USD and a rate in
+requests per minute. Budgets hold under concurrency because spending is two atomic steps in the
+database: :func:`reserve` adds a request's worst-case cost to ``reserved_usd`` only if
+``spent + reserved + worst`` stays within the budget (one UPDATE, so two requests can never
+both take the last dollar), and :func:`settle` moves the reservation to the real cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from weighbridge.errors import InvalidRequestError
+
+KEY_PREFIX = "wb-"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    prefix: str
+    models: list[str] | None
+    budget_usd: float | None
+    rpm: int | None
+    spent_usd: float
+    reserved_usd: float
+    created_at: str
+    revoked_at: str | None
+
+    def allows(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+def digest(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create(
+    db: sqlite3.Connection,
+    name: str,
+    *,
+    models: list[str] | None = None,
+    budget_usd: float | None = None,
+    rpm: int | None = None,
+) -> str:
+    """Store a new key's digest and limits; return the key itself, which is never stored."""
+    if budget_usd is not None and budget_usd < 0:
+        raise InvalidRequestError("the budget cannot be negative")
+    if rpm is not None and rpm < 1:
+        raise InvalidRequestError("the rate limit must be at least 1 request per minute")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    try:
+        db.execute(
+            "INSERT INTO api_keys (name, digest, prefix, models, budget_usd, rpm, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                digest(key),
+                key[:8],
+                json.dumps(models) if models is not None else None,
+                budget_usd,
+                rpm,
+                datetime.now(UTC).isoformat(),
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise InvalidRequestError(f"a key named '{name}' exists already") from None
+    return key
+
+
+_COLUMNS = "name, prefix, models, budget_usd, rpm, spent_usd, reserved_usd, created_at, revoked_at"
+
+
+def _key(row: Any) -> ApiKey:
+    name, prefix, models, budget, rpm, spent, reserved, created, revoked = row
+    return ApiKey(
+        str(name),
+        str(prefix),
+        json.loads(str(models)) if models is not None else None,
+        float(budget) if budget is not None else None,
+        int(rpm) if rpm is not None else None,
+        float(spent),
+        float(reserved),
+        str(created),
+        str(revoked) if revoked is not None else None,
+    )
+
+
+def find(db: sqlite3.Connection, key: str) -> ApiKey | None:
+    """The live key whose digest matches ``key``, or None."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE digest = ? AND revoked_at IS NULL", (digest(key),)
+    ).fetchone()
+    return _key(row) if row else None
+
+
+def list_keys(db: sqlite3.Connection) -> list[ApiKey]:
+    return [_key(row) for row in db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at")]
+
+
+def revoke(db: sqlite3.Connection, name: str) -> bool:
+    cursor = db.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+        (datetime.now(UTC).isoformat(), name),
+    )
+    return cursor.rowcount == 1
+
+
+def reserve(db: sqlite3.Connection, name: str, worst_usd: float) -> bool:
+    """Hold ``worst_usd`` of the key's budget; False when that would pass the budget."""
+    cursor = db.execute(
+        "UPDATE api_keys SET reserved_usd = reserved_usd + ? "
+        "WHERE name = ? AND (budget_usd IS NULL OR spent_usd + reserved_usd + ? <= budget_usd)",
+        (worst_usd, name, worst_usd),
+    )
+    return cursor.rowcount == 1
+
+
+def settle(db: sqlite3.Connection, name: str, reserved_usd: float, actual_usd: float) -> None:
+    """Release a reservation and charge what the request really cost."""
+    db.execute(
+        "UPDATE api_keys SET reserved_usd = MAX(reserved_usd - ?, 0), spent_usd = spent_usd + ? "
+        "WHERE name = ?",
+        (reserved_usd, actual_usd, name),
+    )
