@@ -135,7 +135,7 @@ def test_records_from_before_the_chain_are_chained_by_the_migration(tmp_path: Pa
         "INSERT INTO inferences (id, created_at, source, model, provider, status, retention) "
         "VALUES ('old-1', '2026-01-01', 'cli', 'm', 'p', 'ok', 'full')"
     )
-    assert migrate(db) == ["m003_audit_chain"]
+    assert migrate(db) == [m.__name__ for m in MIGRATIONS[2:]]
     db.close()
     store = Store(path)
     store.record(record(1))

@@ -32,10 +32,10 @@ def test_blank_database_gets_final_schema(tmp_path: Path) -> None:
         "status",
         "error",
         "upstream_model",
-            "prev_hash",
-            "hash",
-            "key_name",
-            "route",
+        "prev_hash",
+        "hash",
+        "key_name",
+        "route",
     } <= columns
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -84,9 +84,11 @@ class Client:
         except ValidationError as exc:
             raise InvalidRequestError(validation_message(exc)) from None
 
-    async def asend(self, request: ChatRequest, *, source: str | None = None) -> ChatResponse:
+    async def asend(
+        self, request: ChatRequest, *, source: str | None = None, key_name: str | None = None
+    ) -> ChatResponse:
         """One whole answer to a request already built (the gateway's way in)."""
-        call = self._prepare(request, source)
+        call = self._prepare(request, source, key_name)
         provider = self._provider(call.target)
         await call.hash_weights(self.store)
         try:
@@ -100,9 +102,27 @@ class Client:
         self._log(call, response, "ok")
         return response
 
-    def asend_stream(self, request: ChatRequest, *, source: str | None = None) -> AsyncStream:
+    def asend_stream(
+        self, request: ChatRequest, *, source: str | None = None, key_name: str | None = None
+    ) -> AsyncStream:
         """The streamed answer to a request already built."""
-        return AsyncStream(self, self._prepare(request, source))
+        return AsyncStream(self, self._prepare(request, source, key_name))
+
+    def max_cost_usd(self, request: ChatRequest) -> float:
+        """The most ``request`` can cost, known before it is sent (for budget reservations)."""
+        from weighbridge.costs import worst_case_usd
+
+        call = self._prepare(request, None, None)
+        entry = call.target.entry
+        max_tokens = call.request.max_tokens or entry.max_output_tokens or entry.context_tokens or 4096
+        chars = sum(len(m.text()) for m in call.request.messages)
+        return worst_case_usd(
+            entry,
+            chars,
+            max_tokens,
+            runs_locally=call.target.runs_locally,
+            self_hosting=self.settings.catalog.self_hosting,
+        )
 
     # -- sync face --------------------------------------------------------------------
 
@@ -135,7 +155,7 @@ class Client:
             self._loop_thread = _LoopThread()
         return self._loop_thread
 
-    def _prepare(self, request: ChatRequest, source: str | None) -> _Call:
+    def _prepare(self, request: ChatRequest, source: str | None, key_name: str | None = None) -> _Call:
         """Resolve the target and fill in what the model's entry supplies by default."""
         target = resolve(self.settings, request.model)
         if target.entry.defaults is not None:
@@ -149,7 +169,7 @@ class Client:
         if default_system and request.system_text() is None:
             system = Message(role="system", content=default_system)
             request = request.model_copy(update={"messages": [system, *request.messages]})
-        return _Call(request, target, self.settings, source or self.source)
+        return _Call(request, target, self.settings, source or self.source, key_name)
 
     def _provider(self, target: Target) -> Provider:
         state = self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
@@ -210,9 +230,12 @@ class _LoopThread:
 class _Call:
     """One request on its way: what was asked, where it goes, and the clock."""
 
-    def __init__(self, request: ChatRequest, target: Target, settings: Settings, source: str) -> None:
+    def __init__(
+        self, request: ChatRequest, target: Target, settings: Settings, source: str, key_name: str | None
+    ) -> None:
         self.request = request
         self.source = source
+        self.key_name = key_name
         self.target = target
         self.retention = settings.retention
         self.id = "wb-" + uuid.uuid4().hex
@@ -262,6 +285,7 @@ class _Call:
             id=self.id,
             created_at=self.created_at,
             source=self.source,
+            key_name=self.key_name,
             model=self.target.model_id,
             provider=self.target.provider_name,
             status=status,
@@ -289,6 +313,8 @@ class AsyncStream:
         self._call = call
         self._chunks = self._generate()
         self.response: ChatResponse | None = None
+        #: What the stream cost so far, complete or not (for budgets).
+        self.cost_usd: float | None = None
 
     @property
     def id(self) -> str:
@@ -338,6 +364,7 @@ class AsyncStream:
             raise error from None
         finally:
             response = call.response(assembler.completion(), ttft_s=ttft, settings=client.settings)
+            self.cost_usd = response.cost_usd
             if status == "ok":
                 self.response = response
                 client._log(call, response, status)

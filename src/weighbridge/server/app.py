@@ -1,13 +1,15 @@
-"""The gateway application: routes that parse, call the client, and answer in the caller's
-protocol. Everything else (translation, error mapping) lives beside it as pure functions."""
+"""The gateway application: routes that parse, check access, call the client, and answer in
+the caller's protocol. Translation and error mapping live beside it as pure functions; both
+protocols share one dispatch path, so they cannot drift apart in how they meter, log or fail."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+from typing import Protocol as TypingProtocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,103 +18,162 @@ from starlette.routing import Route
 
 from weighbridge.client import AsyncStream, Client
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
-from weighbridge.server import openai_wire
-from weighbridge.server.errors import HTTPFailure, Protocol, failure_for
+from weighbridge.server import anthropic_wire, openai_wire
+from weighbridge.server.access import Access, Caller
+from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.targets import availability
-from weighbridge.types import ChatResponse, StreamChunk
+from weighbridge.types import ChatRequest, ChatResponse, StreamChunk
 
 #: Request bodies above this are refused with 413 before they are read whole.
 MAX_BODY_BYTES = 16 * 1024 * 1024
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, Caller], Awaitable[Response]]
+log = logging.getLogger("weighbridge.gateway")
+
+
+class Frames(TypingProtocol):
+    """How one protocol frames a stream: events per chunk, a clean end, an error event."""
+
+    def frames(self, chunk: StreamChunk) -> list[bytes]: ...
+    def closing(self) -> list[bytes]: ...
+    def error(self, failure: HTTPFailure) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One protocol's translation functions, as the dispatch path needs them."""
+
+    protocol: Protocol
+    parse: Callable[[object], tuple[Any, ChatRequest]]
+    whole: Callable[[ChatResponse, str], dict[str, Any]]
+    frames: Callable[[str, Any], Frames]
+
+
+class _OpenAIFrames:
+    def __init__(self, stream_id: str, body: openai_wire.ChatCompletionBody) -> None:
+        self._writer = openai_wire.ChunkWriter(stream_id, body.model, include_usage=body.include_usage)
+
+    def frames(self, chunk: StreamChunk) -> list[bytes]:
+        return [_sse(piece) for piece in self._writer.chunks(chunk)]
+
+    def closing(self) -> list[bytes]:
+        return [b"data: [DONE]\n\n"]
+
+    def error(self, failure: HTTPFailure) -> bytes:
+        return _sse(failure.body("openai"))
+
+
+class _AnthropicFrames:
+    def __init__(self, stream_id: str, body: anthropic_wire.MessagesBody) -> None:
+        self._writer = anthropic_wire.EventWriter(stream_id, body.model)
+
+    def frames(self, chunk: StreamChunk) -> list[bytes]:
+        return [anthropic_wire.sse(event) for event in self._writer.events(chunk)]
+
+    def closing(self) -> list[bytes]:
+        return [anthropic_wire.sse(event) for event in self._writer.close()]
+
+    def error(self, failure: HTTPFailure) -> bytes:
+        return anthropic_wire.sse(failure.body("anthropic"))
+
+
+OPENAI = Wire("openai", openai_wire.parse_chat_body, openai_wire.completion_json, _OpenAIFrames)
+ANTHROPIC = Wire(
+    "anthropic", anthropic_wire.parse_messages_body, anthropic_wire.message_json, _AnthropicFrames
+)
 
 
 class Gateway:
-    """The state the routes share: the client, and the master key's digest (never the key)."""
+    """The state the routes share: the client, and who may call it."""
 
     def __init__(self, client: Client, *, master_key: str | None = None) -> None:
         self.client = client
-        self._master_digest = _digest(master_key) if master_key else None
+        self.access = Access(client.store, master_key)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/health", self.health, methods=["GET"]),
                 Route("/v1/models", self.guard("openai", self.models), methods=["GET"]),
-                Route("/v1/chat/completions", self.guard("openai", self.chat_completions), methods=["POST"]),
+                Route("/v1/chat/completions", self.guard("openai", self.chat(OPENAI)), methods=["POST"]),
+                Route("/v1/messages", self.guard("anthropic", self.chat(ANTHROPIC)), methods=["POST"]),
             ]
         )
 
-    # -- plumbing ---------------------------------------------------------------------
-
-    def guard(self, protocol: Protocol, handler: Handler) -> Handler:
-        """Authenticate, then run ``handler``; any error becomes the protocol's error body."""
+    def guard(self, protocol: Protocol, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Identify the caller, then run ``handler``; every failure becomes the protocol's error
+        body, and nothing unexpected ever reaches the caller as a traceback."""
 
         async def guarded(request: Request) -> Response:
             try:
-                self._authenticate(request)
-                return await handler(request)
+                presented = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
+                return await handler(request, self.access.identify(presented))
             except WeighbridgeError as exc:
                 return error_response(failure_for(exc), protocol)
-            except _Refused as refused:
+            except Refused as refused:
                 return error_response(refused.failure, protocol)
+            except Exception:
+                log.exception("unexpected failure on %s", request.url.path)
+                return error_response(HTTPFailure(500, "internal error in the gateway"), protocol)
 
         return guarded
-
-    def _authenticate(self, request: Request) -> None:
-        if self._master_digest is None:
-            return
-        presented = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
-        if not presented:
-            raise _Refused(
-                HTTPFailure(401, "no API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'")
-            )
-        if not secrets.compare_digest(_digest(presented), self._master_digest):
-            raise _Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
-
-    # -- routes -----------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def models(self, request: Request) -> Response:
+    async def models(self, request: Request, caller: Caller) -> Response:
         settings = self.client.settings
         runnable = [
             (model_id, entry.vendor or "weighbridge")
             for model_id, entry in settings.catalog.models.items()
-            if entry.modality == "chat" and availability(settings, model_id)[0]
+            if entry.modality == "chat"
+            and (caller.key is None or caller.key.allows(model_id))
+            and availability(settings, model_id)[0]
         ]
         return JSONResponse(openai_wire.models_json(runnable))
 
-    async def chat_completions(self, request: Request) -> Response:
-        body, chat = openai_wire.parse_chat_body(await read_json(request))
-        if not body.stream:
-            response = await self.client.asend(chat, source="gateway")
-            return JSONResponse(
-                openai_wire.completion_json(response, body.model), headers=_served_by(response)
-            )
-        stream = self.client.asend_stream(chat, source="gateway")
-        first = await _next(stream)  # failures before any output still get a proper status
-        writer = openai_wire.ChunkWriter(stream.id, body.model, include_usage=body.include_usage)
-
-        async def events() -> AsyncIterator[bytes]:
-            chunk = first
+    def chat(self, wire: Wire) -> Handler:
+        async def handle(request: Request, caller: Caller) -> Response:
+            body, chat = wire.parse(await read_json(request))
+            self.access.admit(caller, chat.model)
+            held = self.access.reserve(caller, self.client.max_cost_usd(chat))
             try:
-                while chunk is not None:
-                    for piece in writer.chunks(chunk):
-                        yield _sse(piece)
-                    chunk = await _next(stream)
-                yield b"data: [DONE]\n\n"
-            except WeighbridgeError as exc:  # after output: an error event, and no [DONE]
-                yield _sse(failure_for(exc).body("openai"))
-            finally:
-                await stream.aclose()
+                if not getattr(body, "stream", False):
+                    response = await self.client.asend(chat, source="gateway", key_name=caller.name)
+                    self.access.settle(caller, held, response.cost_usd)
+                    held = 0.0
+                    return JSONResponse(wire.whole(response, body.model), headers=_served_by(response))
+                stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name)
+                first = await _next(stream)  # failures before any output still get a proper status
+            except BaseException:
+                self.access.settle(caller, held, 0.0)
+                raise
+            frames = wire.frames(stream.id, body)
+            return StreamingResponse(
+                self._relay(stream, first, frames, caller, held),
+                media_type="text/event-stream",
+                headers=_served_by(stream),
+            )
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=_served_by(stream))
+        return handle
 
-
-class _Refused(Exception):
-    def __init__(self, failure: HTTPFailure) -> None:
-        self.failure = failure
+    async def _relay(
+        self, stream: AsyncStream, first: StreamChunk | None, frames: Frames, caller: Caller, held: float
+    ) -> AsyncIterator[bytes]:
+        """The stream to the caller; a failure after output becomes an error event with no
+        clean end, and the budget is settled whatever happens (a caller hanging up included)."""
+        chunk = first
+        try:
+            while chunk is not None:
+                for frame in frames.frames(chunk):
+                    yield frame
+                chunk = await _next(stream)
+            for frame in frames.closing():
+                yield frame
+        except WeighbridgeError as exc:
+            yield frames.error(failure_for(exc))
+        finally:
+            await stream.aclose()
+            self.access.settle(caller, held, stream.cost_usd)
 
 
 def error_response(failure: HTTPFailure, protocol: Protocol) -> JSONResponse:
@@ -121,14 +182,15 @@ def error_response(failure: HTTPFailure, protocol: Protocol) -> JSONResponse:
 
 async def read_json(request: Request) -> Any:
     """The request's JSON body; a too-large or malformed body is the caller's error."""
+    too_big = HTTPFailure(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Refused(HTTPFailure(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB"))
+        raise Refused(too_big)
     raw = bytearray()
     async for piece in request.stream():
         raw += piece
         if len(raw) > MAX_BODY_BYTES:
-            raise _Refused(HTTPFailure(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB"))
+            raise Refused(too_big)
     try:
         return json.loads(raw)
     except ValueError:
@@ -155,7 +217,3 @@ def _bearer(value: str | None) -> str | None:
     if value and value.lower().startswith("bearer "):
         return value[7:].strip()
     return None
-
-
-def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
