@@ -16,10 +16,10 @@ import pytest
 from tests.gateway import running_gateway
 from tests.replay_server import ReplayServer, sse
 from tests.test_anthropic_provider import TOOL_STREAM, TOOL_USE_MESSAGE
-from weighbridge.client import Assembler
 from weighbridge.errors import InvalidRequestError
 from weighbridge.providers.anthropic import StreamState, completion_from_body, request_body
 from weighbridge.server.anthropic_wire import EventWriter, message_json, parse_messages_body
+from weighbridge.streaming import Assembler
 from weighbridge.types import ChatResponse, Completion, StreamChunk, ToolCall, Usage
 
 MASTER = "wb-master-test-key-0123456789"

@@ -14,7 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from weighbridge.client import AsyncStream, Client, Messages, Stream
+    from weighbridge.client import Client, Messages
     from weighbridge.errors import (
         ConfigError,
         InvalidRequestError,
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         UnknownModelError,
         WeighbridgeError,
     )
+    from weighbridge.streaming import AsyncStream, Stream
     from weighbridge.types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
 
 __all__ = [
@@ -51,9 +52,9 @@ __all__ = [
 ]
 
 _HOMES = {
-    "AsyncStream": "weighbridge.client",
+    "AsyncStream": "weighbridge.streaming",
     "Client": "weighbridge.client",
-    "Stream": "weighbridge.client",
+    "Stream": "weighbridge.streaming",
     "ChatRequest": "weighbridge.types",
     "ChatResponse": "weighbridge.types",
     "Message": "weighbridge.types",

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from weighbridge.client import AsyncStream, Client
+from weighbridge.client import Client
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.server import anthropic_wire, openai_wire
 from weighbridge.server.access import Access, Caller
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
+from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability
 from weighbridge.types import ChatRequest, ChatResponse, StreamChunk
 

@@ -1,0 +1,125 @@
+"""One request on its way: where it goes, the clock, its price, and its log record."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from weighbridge.config import Settings
+from weighbridge.errors import ProviderError, WeighbridgeError
+from weighbridge.store import InferenceRecord, Store
+from weighbridge.targets import Target
+from weighbridge.types import ChatRequest, ChatResponse, Completion
+from weighbridge.weights import weight_sha256
+
+
+class Call:
+    """One request on its way: what was asked, where it goes, and the clock."""
+
+    def __init__(
+        self, request: ChatRequest, target: Target, settings: Settings, source: str, key_name: str | None
+    ) -> None:
+        self.request = request
+        self.source = source
+        self.key_name = key_name
+        self.target = target
+        self.retention = settings.retention
+        self.id = "wb-" + uuid.uuid4().hex
+        self.created_at = datetime.now(UTC).isoformat()
+        self.started = time.perf_counter()
+        self.weight_sha256: str | None = None
+
+    async def hash_weights(self, store: Store) -> None:
+        if self.target.is_file:
+            path = Path(self.target.upstream)
+            self.weight_sha256 = await asyncio.to_thread(weight_sha256, store, path)
+            self.started = time.perf_counter()
+
+    def response(self, completion: Completion, *, ttft_s: float | None, settings: Settings) -> ChatResponse:
+        from weighbridge.costs import cost_usd
+
+        latency = time.perf_counter() - self.started
+        cost, basis = cost_usd(
+            self.target.entry,
+            completion.usage,
+            latency_s=latency,
+            runs_locally=self.target.runs_locally,
+            self_hosting=settings.catalog.self_hosting,
+        )
+        return ChatResponse(
+            **completion.model_dump(),
+            id=self.id,
+            model=self.target.model_id,
+            provider=self.target.provider_name,
+            latency_s=latency,
+            ttft_s=ttft_s,
+            cost_usd=cost,
+            cost_basis=basis,
+            weight_sha256=self.weight_sha256,
+        )
+
+    def record(
+        self,
+        status: str,
+        *,
+        response: ChatResponse | None = None,
+        error: WeighbridgeError | None = None,
+    ) -> InferenceRecord:
+        asked = self.request.model_dump_json(exclude_none=True, exclude={"model"})
+        answered = _answer_text(response) if response is not None else None
+        return InferenceRecord(
+            id=self.id,
+            created_at=self.created_at,
+            source=self.source,
+            key_name=self.key_name,
+            model=self.target.model_id,
+            provider=self.target.provider_name,
+            status=status,
+            retention=self.retention,
+            upstream_model=response.upstream_model if response else None,
+            weight_sha256=self.weight_sha256,
+            prompt_tokens=response.usage.prompt_tokens if response else None,
+            completion_tokens=response.usage.completion_tokens if response else None,
+            latency_ms=(response.latency_s if response else time.perf_counter() - self.started) * 1000,
+            ttft_ms=response.ttft_s * 1000 if response and response.ttft_s is not None else None,
+            cost_usd=response.cost_usd if response else None,
+            cost_basis=response.cost_basis if response else None,
+            finish_reason=response.finish_reason if response else None,
+            error=error.message if error else None,
+            request=_retained(asked, self.retention),
+            response=_retained(answered, self.retention),
+        )
+
+
+def _answer_text(response: ChatResponse) -> str:
+    if not response.tool_calls:
+        return response.content
+    return json.dumps({"content": response.content, "tool_calls": [c.openai() for c in response.tool_calls]})
+
+
+def _retained(text: str | None, retention: str) -> str | None:
+    if text is None or retention == "none":
+        return None
+    if retention == "hash":
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text
+
+
+def scrubbed(exc: WeighbridgeError, target: Target) -> WeighbridgeError:
+    """The error with the target's key cut out, should a provider have echoed it back."""
+    key = target.api_key
+    if key and key in exc.message:
+        exc.message = exc.message.replace(key, "[redacted]")
+        exc.args = (exc.message,)
+        if isinstance(exc, ProviderError):
+            exc.provider_message = exc.provider_message.replace(key, "[redacted]")
+    return exc
+
+
+def cancelled(target: Target) -> WeighbridgeError:
+    return ProviderError(target.provider_name, "the caller stopped reading the stream")

@@ -1,0 +1,144 @@
+"""Streamed answers: the async stream that measures and logs, its sync twin, and the
+assembler that adds chunks up into one completion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from weighbridge.call import Call, cancelled, scrubbed
+from weighbridge.errors import WeighbridgeError
+from weighbridge.providers import retry
+from weighbridge.types import ChatResponse, Completion, StreamChunk, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from weighbridge.client import Client, _LoopThread
+
+
+class AsyncStream:
+    """Chunks as they come. After the last, ``response`` is the whole answer, logged."""
+
+    def __init__(self, client: Client, call: Call) -> None:
+        self._client = client
+        self._call = call
+        self._chunks = self._generate()
+        self.response: ChatResponse | None = None
+        #: What the stream cost so far, complete or not (for budgets).
+        self.cost_usd: float | None = None
+
+    @property
+    def id(self) -> str:
+        return self._call.id
+
+    @property
+    def model(self) -> str:
+        return self._call.target.model_id
+
+    @property
+    def provider(self) -> str:
+        return self._call.target.provider_name
+
+    def __aiter__(self) -> AsyncGenerator[StreamChunk, None]:
+        return self._chunks
+
+    async def __anext__(self) -> StreamChunk:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
+
+    async def text(self) -> str:
+        """Drain the stream and return the whole text."""
+        async for _ in self._chunks:
+            pass
+        assert self.response is not None
+        return self.response.content
+
+    async def _generate(self) -> AsyncGenerator[StreamChunk, None]:
+        call, client = self._call, self._client
+        provider = client._provider(call.target)
+        await call.hash_weights(client.store)
+        assembler = Assembler()
+        ttft: float | None = None
+        status, error = "incomplete", None
+        try:
+            chunks = retry.stream(lambda: provider.stream(call.target, call.request), client.retry_policy)
+            async for chunk in chunks:
+                if ttft is None and (chunk.text or chunk.tool_calls):
+                    ttft = time.perf_counter() - call.started
+                assembler.add(chunk)
+                yield chunk
+            status = "ok"
+        except WeighbridgeError as exc:
+            status, error = ("incomplete" if assembler.started else "error"), scrubbed(exc, call.target)
+            raise error from None
+        finally:
+            response = call.response(assembler.completion(), ttft_s=ttft, settings=client.settings)
+            self.cost_usd = response.cost_usd
+            if status == "ok":
+                self.response = response
+                client._log(call, response, status)
+            else:
+                client._log_failure(call, error or cancelled(call.target), status, response)
+
+
+class Stream:
+    """The sync twin of :class:`AsyncStream`, driven on the client's loop thread."""
+
+    def __init__(self, runner: _LoopThread, inner: AsyncStream) -> None:
+        self._runner = runner
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        try:
+            while True:
+                try:
+                    yield self._runner.call(self._inner.__anext__)
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._runner.call(self._inner.aclose)
+
+    @property
+    def response(self) -> ChatResponse | None:
+        return self._inner.response
+
+    def text(self) -> str:
+        for _ in self:
+            pass
+        assert self.response is not None
+        return self.response.content
+
+
+class Assembler:
+    """Adds stream chunks up into one completion."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._calls: dict[int, ToolCall] = {}
+        self._finish: Any = None
+        self._usage: Usage | None = None
+        self._upstream: str | None = None
+        self.started = False
+
+    def add(self, chunk: StreamChunk) -> None:
+        self.started = self.started or bool(chunk.text or chunk.tool_calls)
+        self._text.append(chunk.text)
+        for delta in chunk.tool_calls:
+            call = self._calls.setdefault(delta.index, ToolCall(id="", name=""))
+            call.id = delta.id or call.id
+            call.name = delta.name or call.name
+            call.arguments += delta.arguments
+        self._finish = chunk.finish_reason or self._finish
+        self._usage = chunk.usage or self._usage
+        self._upstream = chunk.upstream_model or self._upstream
+
+    def completion(self) -> Completion:
+        return Completion(
+            content="".join(self._text),
+            tool_calls=[self._calls[i] for i in sorted(self._calls)],
+            finish_reason=self._finish,
+            usage=self._usage or Usage(),
+            upstream_model=self._upstream,
+        )
