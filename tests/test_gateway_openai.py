@@ -103,3 +103,18 @@ def test_master_key_is_required_when_set(home: Path) -> None:
 def test_refuses_to_bind_beyond_loopback_without_a_key() -> None:
     result = run_cli("serve", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode == 2 and "WEIGHBRIDGE_MASTER_KEY" in result.stderr
+
+
+def test_metrics_count_what_the_log_holds(gateway: str, sdk: openai.OpenAI) -> None:
+    sdk.chat.completions.create(
+        model="smollm2-135m", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+    )
+    text = httpx.get(gateway + "/metrics").text
+    ok = [
+        line
+        for line in text.splitlines()
+        if line.startswith("weighbridge_requests_total{") and 'status="ok"' in line
+    ]
+    assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 1
+    assert 'weighbridge_tokens_total{direction="out"' in text or "weighbridge_tokens_total{" in text
+    assert "weighbridge_request_latency_seconds_bucket" in text

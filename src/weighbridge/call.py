@@ -9,30 +9,66 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from weighbridge.config import Settings
 from weighbridge.errors import ProviderError, WeighbridgeError
+from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.targets import Target
 from weighbridge.types import ChatRequest, ChatResponse, Completion
 from weighbridge.weights import weight_sha256
+
+if TYPE_CHECKING:
+    from weighbridge.privacy import Guard, Vault
 
 
 class Call:
     """One request on its way: what was asked, where it goes, and the clock."""
 
     def __init__(
-        self, request: ChatRequest, target: Target, settings: Settings, source: str, key_name: str | None
+        self,
+        request: ChatRequest,
+        target: Target,
+        settings: Settings,
+        source: str,
+        key_name: str | None,
+        *,
+        route: tuple[str, Route, str] | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self.request = request
         self.source = source
         self.key_name = key_name
         self.target = target
+        #: (route name, route, why this target) when the caller named a route.
+        self.route = route
+        #: Placeholders for what was redacted before this request left the machine.
+        self.vault = vault
         self.retention = settings.retention
         self.id = "wb-" + uuid.uuid4().hex
         self.created_at = datetime.now(UTC).isoformat()
         self.started = time.perf_counter()
         self.weight_sha256: str | None = None
+
+    def outgoing(self, guard: Guard | None) -> ChatRequest:
+        """The request as the provider sees it: redacted when the route says so."""
+        if self.vault is None or guard is None:
+            return self.request
+        vault = self.vault
+        messages = [
+            m.model_copy(update={"content": guard.redact(m.content, vault)})
+            if isinstance(m.content, str)
+            else m
+            for m in self.request.messages
+        ]
+        return self.request.model_copy(update={"messages": messages})
+
+    def falls_back_on(self, error: WeighbridgeError) -> bool:
+        return self.route is not None and self.route[1].falls_back_on(error)
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
 
     async def hash_weights(self, store: Store) -> None:
         if self.target.is_file:
@@ -61,6 +97,8 @@ class Call:
             cost_usd=cost,
             cost_basis=basis,
             weight_sha256=self.weight_sha256,
+            route=self.route[0] if self.route else None,
+            route_reason=self.route[2] if self.route else None,
         )
 
     def record(
@@ -77,6 +115,8 @@ class Call:
             created_at=self.created_at,
             source=self.source,
             key_name=self.key_name,
+            route=self.route[0] if self.route else None,
+            route_reason=self.route[2] if self.route else None,
             model=self.target.model_id,
             provider=self.target.provider_name,
             status=status,

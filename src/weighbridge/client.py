@@ -12,7 +12,7 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -22,7 +22,9 @@ from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.providers import retry
 from weighbridge.providers.base import Provider, provider_factory
-from weighbridge.store import Store
+from weighbridge.routing.breaker import Breakers
+from weighbridge.routing.routes import Route
+from weighbridge.store import InferenceRecord, Store
 from weighbridge.streaming import AsyncStream, Stream
 from weighbridge.targets import Target, resolve
 from weighbridge.types import (
@@ -31,6 +33,9 @@ from weighbridge.types import (
     Message,
     validation_message,
 )
+
+if TYPE_CHECKING:
+    from weighbridge.privacy import Guard, Vault
 
 Messages = str | Sequence[Message | dict[str, Any]]
 T = TypeVar("T")
@@ -56,6 +61,10 @@ class Client:
             weakref.WeakKeyDictionary()
         )
         self._loop_thread: _LoopThread | None = None
+        self._guard: Guard | None = None
+        self.breakers = Breakers()
+        #: Called with every record once it is stored (the gateway's metrics listen here).
+        self.observers: list[Callable[[InferenceRecord, WeighbridgeError | None], None]] = []
 
     # -- async face -------------------------------------------------------------------
 
@@ -79,16 +88,31 @@ class Client:
         self, request: ChatRequest, *, source: str | None = None, key_name: str | None = None
     ) -> ChatResponse:
         """One whole answer to a request already built (the gateway's way in)."""
-        call = self._prepare(request, source, key_name)
+        calls = self.calls(request, source, key_name)
+        for call in calls:
+            try:
+                return await self._send(call)
+            except WeighbridgeError as exc:
+                if call is calls[-1] or not call.falls_back_on(exc):
+                    raise
+        raise AssertionError("unreachable: the last call returns or raises")
+
+    async def _send(self, call: Call) -> ChatResponse:
+        """One attempt at one target, retried by the policy, measured, logged."""
         provider = self._provider(call.target)
+        self._claim(call)
+        call.start()
         await call.hash_weights(self.store)
+        outgoing = call.outgoing(self.guard() if call.vault is not None else None)
         try:
-            completion = await retry.call(
-                lambda: provider.complete(call.target, call.request), self.retry_policy
-            )
+            completion = await retry.call(lambda: provider.complete(call.target, outgoing), self.retry_policy)
         except WeighbridgeError as exc:
+            self._settle_breaker(call, exc)
             self._log_failure(call, scrubbed(exc, call.target), "error")
             raise scrubbed(exc, call.target) from None
+        self._settle_breaker(call, None)
+        if call.vault is not None:
+            completion.content = call.vault.restore(completion.content)
         response = call.response(completion, ttft_s=None, settings=self.settings)
         self._log(call, response, "ok")
         return response
@@ -97,23 +121,72 @@ class Client:
         self, request: ChatRequest, *, source: str | None = None, key_name: str | None = None
     ) -> AsyncStream:
         """The streamed answer to a request already built."""
-        return AsyncStream(self, self._prepare(request, source, key_name))
+        return AsyncStream(self, self.calls(request, source, key_name))
+
+    def calls(self, request: ChatRequest, source: str | None, key_name: str | None) -> list[Call]:
+        """The attempts a request makes: one for a model, a planned sequence for a route."""
+        route = self.settings.routes.get(request.model)
+        if route is None:
+            return [self._prepare(request, source, key_name)]
+        from weighbridge.routing.plan import plan
+
+        guard = self.guard() if route.privacy != "none" else None
+        text = "\n".join(m.text() for m in request.messages)
+        sensitive = [span.kind for span in guard.detect(text)] if guard else []
+        calls = []
+        for choice in plan(request.model, route, self.settings, self.breakers, sensitive=sensitive):
+            vault = _new_vault() if choice.redact else None
+            asked = request.model_copy(update={"model": choice.target.model_id})
+            routed = (request.model, route, choice.reason)
+            calls.append(
+                self._prepare(asked, source, key_name, target=choice.target, route=routed, vault=vault)
+            )
+        return calls
+
+    def guard(self) -> Guard:
+        """The privacy guard for this client's settings, built on first use."""
+        if self._guard is None:
+            from weighbridge.privacy import Guard
+
+            settings = self.settings
+            self._guard = Guard(patterns=settings.privacy_patterns, terms=settings.privacy_terms)
+        return self._guard
+
+    def _claim(self, call: Call) -> None:
+        """A routed call to a target whose circuit is half-open must win the one probe."""
+        from weighbridge.routing.plan import NoRouteError, breaker_key
+
+        if call.route is not None and not self.breakers.allow(breaker_key(call.target)):
+            raise NoRouteError(f"{call.target.model_id}: circuit open after repeated failures")
+
+    def _settle_breaker(self, call: Call, error: WeighbridgeError | None) -> None:
+        from weighbridge.routing.plan import breaker_key
+        from weighbridge.routing.routes import failure_class
+
+        key = breaker_key(call.target)
+        if error is None:
+            self.breakers.success(key)
+        elif failure_class(error) is not None:
+            self.breakers.failure(key)
 
     def max_cost_usd(self, request: ChatRequest) -> float:
         """The most ``request`` can cost, known before it is sent (for budget reservations)."""
         from weighbridge.costs import worst_case_usd
 
-        call = self._prepare(request, None, None)
-        entry = call.target.entry
-        max_tokens = call.request.max_tokens or entry.max_output_tokens or entry.context_tokens or 4096
-        chars = sum(len(m.text()) for m in call.request.messages)
-        return worst_case_usd(
-            entry,
-            chars,
-            max_tokens,
-            runs_locally=call.target.runs_locally,
-            self_hosting=self.settings.catalog.self_hosting,
-        )
+        chars = sum(len(m.text()) for m in request.messages)
+        worst = 0.0
+        for call in self.calls(request, None, None):  # a route may end on any of its targets
+            entry = call.target.entry
+            max_tokens = call.request.max_tokens or entry.max_output_tokens or entry.context_tokens or 4096
+            cost = worst_case_usd(
+                entry,
+                chars,
+                max_tokens,
+                runs_locally=call.target.runs_locally,
+                self_hosting=self.settings.catalog.self_hosting,
+            )
+            worst = max(worst, cost)
+        return worst
 
     # -- sync face --------------------------------------------------------------------
 
@@ -146,9 +219,18 @@ class Client:
             self._loop_thread = _LoopThread()
         return self._loop_thread
 
-    def _prepare(self, request: ChatRequest, source: str | None, key_name: str | None = None) -> Call:
+    def _prepare(
+        self,
+        request: ChatRequest,
+        source: str | None,
+        key_name: str | None = None,
+        *,
+        target: Target | None = None,
+        route: tuple[str, Route, str] | None = None,
+        vault: Vault | None = None,
+    ) -> Call:
         """Resolve the target and fill in what the model's entry supplies by default."""
-        target = resolve(self.settings, request.model)
+        target = target or resolve(self.settings, request.model)
         if target.entry.defaults is not None:
             unset = {
                 name: value
@@ -160,7 +242,7 @@ class Client:
         if default_system and request.system_text() is None:
             system = Message(role="system", content=default_system)
             request = request.model_copy(update={"messages": [system, *request.messages]})
-        return Call(request, target, self.settings, source or self.source, key_name)
+        return Call(request, target, self.settings, source or self.source, key_name, route=route, vault=vault)
 
     def _provider(self, target: Target) -> Provider:
         state = self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
@@ -171,12 +253,17 @@ class Client:
         return provider
 
     def _log(self, call: Call, response: ChatResponse, status: str) -> None:
-        self.store.record(call.record(status, response=response))
+        self._record(call.record(status, response=response), None)
 
     def _log_failure(
         self, call: Call, error: WeighbridgeError, status: str, partial: ChatResponse | None = None
     ) -> None:
-        self.store.record(call.record(status, response=partial, error=error))
+        self._record(call.record(status, response=partial, error=error), error)
+
+    def _record(self, record: InferenceRecord, error: WeighbridgeError | None) -> None:
+        self.store.record(record)
+        for observe in self.observers:
+            observe(record, error)
 
 
 class _LoopState:
@@ -216,3 +303,9 @@ class _LoopThread:
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _new_vault() -> Vault:
+    from weighbridge.privacy import Vault
+
+    return Vault()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from weighbridge.catalog import Catalog, shipped_catalog_data
 from weighbridge.errors import ConfigError
+from weighbridge.routing.routes import Route
 from weighbridge.types import validation_message
 
 EMBEDDED_MODEL = "smollm2-135m"
@@ -45,6 +46,10 @@ class Settings:
     default_model: str = EMBEDDED_MODEL
     retention: Retention = "full"
     config_path: Path | None = None
+    routes: dict[str, Route] = field(default_factory=dict)
+    #: User-defined sensitive data for the privacy guard: regexes and word lists by name.
+    privacy_patterns: dict[str, str] = field(default_factory=dict)
+    privacy_terms: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
@@ -89,6 +94,8 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     except ValidationError as exc:
         raise ConfigError(f"{where}: {validation_message(exc)}") from None
 
+    routes = _routes(path, user.get("routes", {}), catalog)
+    privacy = user.get("privacy", {})
     default_model = user.get("default_model", EMBEDDED_MODEL)
     retention = user.get("log", {}).get("retention", "full")
     if retention not in ("full", "hash", "none"):
@@ -99,7 +106,24 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         default_model=default_model,
         retention=retention,
         config_path=path if user else None,
+        routes=routes,
+        privacy_patterns=dict(privacy.get("patterns", {})),
+        privacy_terms={k: list(v) for k, v in privacy.get("terms", {}).items()},
     )
+
+
+def _routes(path: Path, data: object, catalog: Catalog) -> dict[str, Route]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [routes] must be a table")
+    routes = {}
+    for name, entry in data.items():
+        if name in catalog.models:
+            raise ConfigError(f"{path}: route '{name}' has the name of a model; give it another")
+        try:
+            routes[name] = Route.model_validate(entry)
+        except ValidationError as exc:
+            raise ConfigError(f"{path}: routes.{name}.{validation_message(exc)}") from None
+    return routes
 
 
 def _read_config(path: Path, *, required: bool) -> dict[str, Any]:
@@ -115,7 +139,7 @@ def _read_config(path: Path, *, required: bool) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    unknown = set(data) - {"providers", "models", "self_hosting", "default_model", "log"}
+    unknown = set(data) - {"providers", "models", "routes", "privacy", "self_hosting", "default_model", "log"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     return data

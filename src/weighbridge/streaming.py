@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 class AsyncStream:
     """Chunks as they come. After the last, ``response`` is the whole answer, logged."""
 
-    def __init__(self, client: Client, call: Call) -> None:
+    def __init__(self, client: Client, calls: list[Call]) -> None:
         self._client = client
-        self._call = call
+        self._calls = calls
+        self._call = calls[0]
         self._chunks = self._generate()
         self.response: ChatResponse | None = None
         #: What the stream cost so far, complete or not (for budgets).
@@ -38,6 +39,11 @@ class AsyncStream:
     @property
     def provider(self) -> str:
         return self._call.target.provider_name
+
+    @property
+    def route(self) -> tuple[str, str] | None:
+        """The route named and why the current target answers it."""
+        return (self._call.route[0], self._call.route[2]) if self._call.route else None
 
     def __aiter__(self) -> AsyncGenerator[StreamChunk, None]:
         return self._chunks
@@ -56,15 +62,36 @@ class AsyncStream:
         return self.response.content
 
     async def _generate(self) -> AsyncGenerator[StreamChunk, None]:
-        call, client = self._call, self._client
+        """Each planned call in turn, until one starts answering: after that, no fallback."""
+        for call in self._calls:
+            self._call = call
+            assembler = Assembler()
+            try:
+                async for chunk in self._attempt(call, assembler):
+                    yield chunk
+                return
+            except WeighbridgeError as exc:
+                if assembler.started or call is self._calls[-1] or not call.falls_back_on(exc):
+                    raise
+
+    async def _attempt(self, call: Call, assembler: Assembler) -> AsyncGenerator[StreamChunk, None]:
+        client = self._client
         provider = client._provider(call.target)
+        client._claim(call)
+        call.start()
         await call.hash_weights(client.store)
-        assembler = Assembler()
+        outgoing = call.outgoing(client.guard() if call.vault is not None else None)
+        restorer = call.vault.restorer() if call.vault is not None else None
         ttft: float | None = None
         status, error = "incomplete", None
         try:
-            chunks = retry.stream(lambda: provider.stream(call.target, call.request), client.retry_policy)
+            chunks = retry.stream(lambda: provider.stream(call.target, outgoing), client.retry_policy)
             async for chunk in chunks:
+                if restorer is not None:
+                    text = restorer.feed(chunk.text)
+                    if chunk.finish_reason or chunk.usage:
+                        text += restorer.flush()
+                    chunk = chunk.model_copy(update={"text": text})
                 if ttft is None and (chunk.text or chunk.tool_calls):
                     ttft = time.perf_counter() - call.started
                 assembler.add(chunk)
@@ -72,11 +99,13 @@ class AsyncStream:
             status = "ok"
         except WeighbridgeError as exc:
             status, error = ("incomplete" if assembler.started else "error"), scrubbed(exc, call.target)
+            client._settle_breaker(call, exc)
             raise error from None
         finally:
             response = call.response(assembler.completion(), ttft_s=ttft, settings=client.settings)
             self.cost_usd = response.cost_usd
             if status == "ok":
+                client._settle_breaker(call, None)
                 self.response = response
                 client._log(call, response, status)
             else:

@@ -152,6 +152,9 @@ class ChatResponse(Completion):
     cost_usd: float | None = None
     cost_basis: str | None = None
     weight_sha256: str | None = None
+    #: The route the caller named, and why this model answered it.
+    route: str | None = None
+    route_reason: str | None = None
 
     @property
     def tokens_per_s(self) -> float | None:

@@ -21,6 +21,7 @@ from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.server import anthropic_wire, openai_wire
 from weighbridge.server.access import Access, Caller
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
+from weighbridge.server.metrics import Metrics
 from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability
 from weighbridge.types import ChatRequest, ChatResponse, StreamChunk
@@ -89,11 +90,14 @@ class Gateway:
     def __init__(self, client: Client, *, master_key: str | None = None) -> None:
         self.client = client
         self.access = Access(client.store, master_key)
+        self.metrics = Metrics(client.breakers)
+        client.observers.append(self.metrics.observe)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/health", self.health, methods=["GET"]),
+                Route("/metrics", self.guard("openai", self.prometheus), methods=["GET"]),
                 Route("/v1/models", self.guard("openai", self.models), methods=["GET"]),
                 Route("/v1/chat/completions", self.guard("openai", self.chat(OPENAI)), methods=["POST"]),
                 Route("/v1/messages", self.guard("anthropic", self.chat(ANTHROPIC)), methods=["POST"]),
@@ -120,6 +124,11 @@ class Gateway:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def prometheus(self, request: Request, caller: Caller) -> Response:
+        if caller.key is not None:  # spend across all keys is for the operator, not for each key
+            raise Refused(HTTPFailure(403, "metrics need the master key"))
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def models(self, request: Request, caller: Caller) -> Response:
         settings = self.client.settings
@@ -210,8 +219,17 @@ def _sse(data: dict[str, Any]) -> bytes:
 
 
 def _served_by(answer: ChatResponse | AsyncStream) -> dict[str, str]:
-    """Which model and provider answered, for clients and proxies that want to know."""
-    return {"x-weighbridge-model": answer.model, "x-weighbridge-provider": answer.provider}
+    """Which model and provider answered, and why, for clients and proxies that want to know."""
+    headers = {"x-weighbridge-model": answer.model, "x-weighbridge-provider": answer.provider}
+    route = (
+        answer.route
+        if isinstance(answer, AsyncStream)
+        else ((answer.route, answer.route_reason or "") if answer.route else None)
+    )
+    if route is not None:
+        headers["x-weighbridge-route"] = route[0]
+        headers["x-weighbridge-route-reason"] = route[1].encode("ascii", "replace").decode()
+    return headers
 
 
 def _bearer(value: str | None) -> str | None:

@@ -1,0 +1,3 @@
+"""Routes: names a client passes as ``model`` that stand for an ordered list of targets, with
+fallbacks, load balancing by weight, a price ceiling, a privacy rule and a circuit breaker per
+target. Planning is pure (:mod:`.plan`); the client walks the plan (:mod:`weighbridge.client`)."""

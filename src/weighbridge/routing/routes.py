@@ -1,0 +1,67 @@
+"""The shape of a route in the user's config, and which failures move a request on to the
+next target."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from weighbridge.errors import MissingKeyError, ModelLoadError, ProviderError, WeighbridgeError
+
+FailureClass = Literal["rate_limited", "overloaded", "server_error", "timeout", "connect", "unavailable"]
+ALL_FAILURES: list[FailureClass] = [
+    "rate_limited",
+    "overloaded",
+    "server_error",
+    "timeout",
+    "connect",
+    "unavailable",
+]
+
+
+class RouteTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    weight: float = Field(default=1.0, gt=0)
+    #: Skip this target when its catalog output price per million tokens is above this.
+    max_output_price: float | None = Field(default=None, ge=0)
+
+
+class Route(BaseModel):
+    """``[routes.NAME]`` in the config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[RouteTarget] = Field(min_length=1)
+    #: ``ordered``: first runnable target first; ``weighted``: shuffled by weight each request.
+    strategy: Literal["ordered", "weighted"] = "ordered"
+    #: ``local-only``: a flagged request only goes to targets whose data stays on this machine;
+    #: ``redact``: flagged spans are replaced before a closed target sees them, then restored.
+    privacy: Literal["none", "local-only", "redact"] = "none"
+    fallback_on: list[FailureClass] = Field(default_factory=lambda: list(ALL_FAILURES))
+
+    def falls_back_on(self, error: WeighbridgeError) -> bool:
+        kind = failure_class(error)
+        return kind is not None and kind in self.fallback_on
+
+
+def failure_class(error: WeighbridgeError) -> FailureClass | None:
+    """The class of a failure that another target might not have; None for the caller's own
+    mistakes, which every target would refuse alike."""
+    if isinstance(error, (MissingKeyError, ModelLoadError)):
+        return "unavailable"
+    if not isinstance(error, ProviderError):
+        return None
+    if error.status == 429:
+        return "rate_limited"
+    if error.status in (503, 529):
+        return "overloaded"
+    if error.status is not None and error.status >= 500:
+        return "server_error"
+    if error.status in (401, 403, 404):
+        return "unavailable"  # our credentials or model id at that provider: not the caller's doing
+    if error.status is None:
+        return "timeout" if "timed out" in error.provider_message else "connect"
+    return None

@@ -1,0 +1,63 @@
+"""Prometheus metrics for ``GET /metrics``, fed by the client's record observers, so the
+figures are the log's figures: every request that is logged is counted, and nothing else."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from weighbridge.errors import ProviderError, WeighbridgeError
+from weighbridge.routing.breaker import Breakers
+from weighbridge.store import InferenceRecord
+
+_LABELS = ("model", "route", "key")
+_BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
+#: Seconds: local models answer in tens of milliseconds, closed reasoning models in minutes.
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics:
+    def __init__(self, breakers: Breakers) -> None:
+        self._breakers = breakers
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "weighbridge_requests", "Inferences by outcome.", (*_LABELS, "status"), registry=self.registry
+        )
+        self.tokens = Counter(
+            "weighbridge_tokens", "Tokens in and out.", (*_LABELS, "direction"), registry=self.registry
+        )
+        self.cost = Counter("weighbridge_cost_usd", "Spend in USD.", _LABELS, registry=self.registry)
+        self.latency = Histogram(
+            "weighbridge_request_latency_seconds",
+            "Time from dispatch to the last token.",
+            _LABELS,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "weighbridge_upstream_errors",
+            "Failures reported by upstream providers, by HTTP status ('none': no response).",
+            ("provider", "status"),
+            registry=self.registry,
+        )
+        self.breaker = Gauge(
+            "weighbridge_breaker_state",
+            "Circuit state per target: 0 closed, 1 half-open, 2 open.",
+            ("target",),
+            registry=self.registry,
+        )
+
+    def observe(self, record: InferenceRecord, error: WeighbridgeError | None) -> None:
+        labels = (record.model, record.route or "", record.key_name or "")
+        self.requests.labels(*labels, record.status).inc()
+        self.tokens.labels(*labels, "in").inc(record.prompt_tokens or 0)
+        self.tokens.labels(*labels, "out").inc(record.completion_tokens or 0)
+        self.cost.labels(*labels).inc(record.cost_usd or 0.0)
+        if record.latency_ms is not None:
+            self.latency.labels(*labels).observe(record.latency_ms / 1000)
+        if isinstance(error, ProviderError):
+            self.upstream_errors.labels(record.provider, str(error.status or "none")).inc()
+
+    def render(self) -> bytes:
+        for target, state in self._breakers.states().items():
+            self.breaker.labels(target).set(_BREAKER_VALUES[state])
+        return generate_latest(self.registry)
