@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -118,3 +119,21 @@ def test_metrics_count_what_the_log_holds(gateway: str, sdk: openai.OpenAI) -> N
     assert ok and float(ok[0].rsplit(" ", 1)[1]) >= 1
     assert 'weighbridge_tokens_total{direction="out"' in text or "weighbridge_tokens_total{" in text
     assert "weighbridge_request_latency_seconds_bucket" in text
+
+
+def test_simultaneous_requests_to_one_local_model_get_their_own_answers(sdk: openai.OpenAI) -> None:
+    questions = [
+        f"Repeat exactly this word: {word}"
+        for word in ("apple", "river", "copper", "violet", "falcon", "marble")
+    ]
+
+    def ask(question: str) -> str:
+        reply = sdk.chat.completions.create(
+            model="smollm2-135m", messages=[{"role": "user", "content": question}], max_tokens=12
+        )
+        return reply.choices[0].message.content or ""
+
+    one_by_one = [ask(q) for q in questions]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(ask, questions))
+    assert together == one_by_one  # greedy decoding: the same answers, none mixed up
