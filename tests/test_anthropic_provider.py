@@ -169,16 +169,10 @@ WEATHER_TOOL = {
 
 
 @pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    with ReplayServer() as replay:
-        yield replay
-
-
-@pytest.fixture
-def client(server: ReplayServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+def client(upstream: ReplayServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     """A real client whose ``anthropic`` provider points at the replay server."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    with client_for(server, home, "anthropic", MODEL, UPSTREAM) as weighbridge:
+    with client_for(upstream, home, "anthropic", MODEL, UPSTREAM) as weighbridge:
         yield weighbridge
 
 
@@ -190,8 +184,8 @@ def assert_key_nowhere(client: Client, *errors: BaseException) -> None:
 # -- whole answers ------------------------------------------------------------------------
 
 
-def test_plain_answer_and_the_request_sent(client: Client, server: ReplayServer) -> None:
-    server.reply_json(MESSAGE)
+def test_plain_answer_and_the_request_sent(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(MESSAGE)
 
     response = client.chat(
         [
@@ -209,7 +203,7 @@ def test_plain_answer_and_the_request_sent(client: Client, server: ReplayServer)
     assert response.finish_reason == "stop"
     assert response.usage == Usage(prompt_tokens=2095, completion_tokens=503)
     assert response.upstream_model == "claude-3-5-sonnet-20241022"
-    [sent] = server.requests
+    [sent] = upstream.requests
     assert (sent.method, sent.path) == ("POST", "/v1/messages")
     assert sent.headers["x-api-key"] == KEY
     assert sent.headers["anthropic-version"] == "2023-06-01"
@@ -235,9 +229,9 @@ def test_plain_answer_and_the_request_sent(client: Client, server: ReplayServer)
     assert_key_nowhere(client)
 
 
-def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
-    server.reply_json(TOOL_USE_MESSAGE)
-    server.reply_json(MESSAGE)
+def test_tool_call_round_trip(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(TOOL_USE_MESSAGE)
+    upstream.reply_json(MESSAGE)
     question = {"role": "user", "content": "What is the weather like in San Francisco?"}
 
     first = client.chat([question], model=MODEL, tools=[WEATHER_TOOL], tool_choice="required")
@@ -247,7 +241,7 @@ def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
     assert (call.id, call.name) == ("toolu_01A09q90qw90lq917835lq9", "get_weather")
     assert json.loads(call.arguments) == {"location": "San Francisco, CA", "unit": "celsius"}
     assert first.usage == Usage()  # the documented example leaves usage out
-    sent = server.requests[0].body
+    sent = upstream.requests[0].body
     assert sent["tools"] == [
         {
             "name": "get_weather",
@@ -268,7 +262,7 @@ def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
 
-    resent = server.requests[1].body
+    resent = upstream.requests[1].body
     assert resent["tool_choice"] == {"type": "tool", "name": "get_weather"}
     assert resent["messages"][1:] == [
         {
@@ -296,8 +290,8 @@ def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
     ]
 
 
-def test_json_schema_output_sends_the_beta_header(client: Client, server: ReplayServer) -> None:
-    server.reply_json(MESSAGE)
+def test_json_schema_output_sends_the_beta_header(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(MESSAGE)
     schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
     client.chat(
@@ -306,35 +300,35 @@ def test_json_schema_output_sends_the_beta_header(client: Client, server: Replay
         response_format={"type": "json_schema", "json_schema": {"name": "who", "schema": schema}},
     )
 
-    [sent] = server.requests
+    [sent] = upstream.requests
     assert sent.headers["anthropic-beta"] == "structured-outputs-2025-11-13"
     assert sent.body["output_format"] == {"type": "json_schema", "schema": schema}
 
 
-def test_json_object_is_refused_before_sending(client: Client, server: ReplayServer) -> None:
+def test_json_object_is_refused_before_sending(client: Client, upstream: ReplayServer) -> None:
     with pytest.raises(InvalidRequestError, match="json_schema"):
         client.chat("Who are you?", model=MODEL, response_format={"type": "json_object"})
-    assert server.requests == []
+    assert upstream.requests == []
 
 
 # -- errors and retries -------------------------------------------------------------------
 
 
-def test_429_with_retry_after_is_waited_out_then_retried(client: Client, server: ReplayServer) -> None:
-    server.reply_json(RATE_LIMITED, status=429, headers={"retry-after": "1"})
-    server.reply_json(MESSAGE)
+def test_429_with_retry_after_is_waited_out_then_retried(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(RATE_LIMITED, status=429, headers={"retry-after": "1"})
+    upstream.reply_json(MESSAGE)
 
     response = client.chat("Hello, world", model=MODEL)
 
     assert response.content == "Hi! My name is Claude."
-    first, second = server.requests
+    first, second = upstream.requests
     assert second.received_at - first.received_at >= 0.95  # Retry-After: 1 was honoured
     assert first.body == second.body
 
 
-def test_400_is_raised_once_with_anthropics_words(client: Client, server: ReplayServer) -> None:
+def test_400_is_raised_once_with_anthropics_words(client: Client, upstream: ReplayServer) -> None:
     message = 'messages: roles must alternate between "user" and "assistant"'
-    server.reply_json(error_body("invalid_request_error", message), status=400)
+    upstream.reply_json(error_body("invalid_request_error", message), status=400)
 
     with pytest.raises(ProviderError) as caught:
         client.chat("Hello, world", model=MODEL)
@@ -344,35 +338,35 @@ def test_400_is_raised_once_with_anthropics_words(client: Client, server: Replay
     assert (error.status, error.error_type) == (400, "invalid_request_error")
     assert error.provider_message == message
     assert str(error) == f"anthropic returned 400: {message}"
-    assert len(server.requests) == 1  # never retried
+    assert len(upstream.requests) == 1  # never retried
     record = client.store.recent(1)[0]
     assert (record.status, record.error) == ("error", str(error))
     assert_key_nowhere(client, error)
 
 
-def test_529_overloaded_is_retried(client: Client, server: ReplayServer) -> None:
-    server.reply_json(error_body("overloaded_error", "Overloaded"), status=529)
-    server.reply_json(MESSAGE)
+def test_529_overloaded_is_retried(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(error_body("overloaded_error", "Overloaded"), status=529)
+    upstream.reply_json(MESSAGE)
 
     assert client.chat("Hello, world", model=MODEL).content == "Hi! My name is Claude."
-    assert len(server.requests) == 2
+    assert len(upstream.requests) == 2
 
 
-def test_401_says_what_anthropic_said_without_the_key(client: Client, server: ReplayServer) -> None:
-    server.reply_json(error_body("authentication_error", "invalid x-api-key"), status=401)
+def test_401_says_what_anthropic_said_without_the_key(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(error_body("authentication_error", "invalid x-api-key"), status=401)
 
     with pytest.raises(ProviderError, match="invalid x-api-key") as caught:
         client.chat("Hello, world", model=MODEL)
 
     assert caught.value.status == 401
-    assert len(server.requests) == 1
+    assert len(upstream.requests) == 1
     assert_key_nowhere(client, caught.value)
 
 
 # -- streams ------------------------------------------------------------------------------
 
 
-def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
+def test_stream_in_awkward_pieces(client: Client, upstream: ReplayServer) -> None:
     body = sse(*BASIC_STREAM)
     first_delta = sse(BASIC_STREAM[3])
     at = body.index(first_delta)
@@ -381,7 +375,7 @@ def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
         *split_bytes(first_delta, 1),  # one byte at a time
         *split_bytes(body[at + len(first_delta) :], 64),
     ]
-    server.reply_sse(pieces)
+    upstream.reply_sse(pieces)
 
     stream = client.stream("Hello", model=MODEL, max_tokens=256)
     chunks = drain(stream)
@@ -393,15 +387,15 @@ def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
     assert final.upstream_model == "claude-opus-4-20250514"
     assert all(c.text or c.tool_calls for c in chunks[:-1])  # nothing empty before the end
     assert stream.response is not None and stream.response.content == "Hello!"
-    [sent] = server.requests
+    [sent] = upstream.requests
     assert sent.body["stream"] is True and sent.body["max_tokens"] == 256
     assert sent.headers["x-api-key"] == KEY
     record = client.store.recent(1)[0]
     assert (record.status, record.completion_tokens, record.finish_reason) == ("ok", 15, "stop")
 
 
-def test_stream_tool_call(client: Client, server: ReplayServer) -> None:
-    server.reply_sse(split_bytes(sse(*TOOL_STREAM), 50), delay_s=0.001)
+def test_stream_tool_call(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_sse(split_bytes(sse(*TOOL_STREAM), 50), delay_s=0.001)
 
     stream = client.stream("What is the weather like in San Francisco?", model=MODEL, tools=[WEATHER_TOOL])
     chunks = drain(stream)
@@ -420,16 +414,16 @@ def test_stream_tool_call(client: Client, server: ReplayServer) -> None:
     assert json.loads(call.arguments) == {"location": "San Francisco, CA", "unit": "fahrenheit"}
     assert response.finish_reason == "tool_calls"
     assert response.usage == Usage(prompt_tokens=472, completion_tokens=89)
-    assert server.requests[0].body["tools"][0]["name"] == "get_weather"
+    assert upstream.requests[0].body["tools"][0]["name"] == "get_weather"
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["eof", "tcp-reset"])
 def test_stream_cut_after_first_text_is_not_retried(
-    client: Client, server: ReplayServer, reset: bool
+    client: Client, upstream: ReplayServer, reset: bool
 ) -> None:
     # message_start .. the first text delta, then the connection ends.
-    server.reply_cut([sse(*BASIC_STREAM[:4])], reset=reset)
-    server.reply_sse([sse(*BASIC_STREAM)])  # would be used if the client retried
+    upstream.reply_cut([sse(*BASIC_STREAM[:4])], reset=reset)
+    upstream.reply_sse([sse(*BASIC_STREAM)])  # would be used if the client retried
 
     seen: list[str] = []
     with pytest.raises(StreamInterruptedError) as caught:
@@ -440,8 +434,8 @@ def test_stream_cut_after_first_text_is_not_retried(
     cause = "connection closed before" if reset else "stream ended before message_stop"
     assert caught.value.provider_message.startswith("stream broke after output had started")
     assert cause in caught.value.provider_message
-    assert len(server.requests) == 1
-    assert server.pending == 1
+    assert len(upstream.requests) == 1
+    assert upstream.pending == 1
     record = client.store.recent(1)[0]
     assert record.status == "incomplete"
     assert record.response == "Hello"
@@ -458,25 +452,25 @@ def test_stream_cut_after_first_text_is_not_retried(
     ],
 )
 def test_stream_broken_before_output_is_retried(
-    client: Client, server: ReplayServer, break_off: Callable[[ReplayServer], None]
+    client: Client, upstream: ReplayServer, break_off: Callable[[ReplayServer], None]
 ) -> None:
-    break_off(server)
-    server.reply_sse([sse(*BASIC_STREAM)])
+    break_off(upstream)
+    upstream.reply_sse([sse(*BASIC_STREAM)])
 
     assert client.stream("Hello", model=MODEL).text() == "Hello!"
-    assert len(server.requests) == 2
+    assert len(upstream.requests) == 2
     assert client.store.recent(1)[0].status == "ok"
 
 
-def test_error_event_mid_stream_interrupts(client: Client, server: ReplayServer) -> None:
-    server.reply_sse([sse(*BASIC_STREAM[:4], OVERLOADED_EVENT)])
+def test_error_event_mid_stream_interrupts(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_sse([sse(*BASIC_STREAM[:4], OVERLOADED_EVENT)])
 
     with pytest.raises(StreamInterruptedError, match="Overloaded") as caught:
         drain(client.stream("Hello", model=MODEL))
 
     assert caught.value.status == 529
     assert caught.value.error_type == "overloaded_error"
-    assert len(server.requests) == 1
+    assert len(upstream.requests) == 1
 
 
 # -- the pure translation -----------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import WEIGHBRIDGE, free_port
+from tests.gateway import wait_until_healthy
 from weighbridge.store import Store
 
 
@@ -22,17 +23,10 @@ def test_kill_9_loses_no_answered_request(home: Path) -> None:
         [WEIGHBRIDGE, "serve", "--port", str(port)],
         env=dict(os.environ, WEIGHBRIDGE_HOME=str(home)),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        assert time.monotonic() < deadline and proc.poll() is None
+    wait_until_healthy(base, proc)
 
     answered: list[str] = []
     stop = threading.Event()

@@ -12,29 +12,14 @@ import openai
 import pytest
 
 from tests.conftest import run_cli
-from tests.gateway import running_gateway
+from tests.gateway import priced_upstream, running_gateway
 from tests.replay_server import ReplayServer, sse
 from tests.test_openai_wire import RATE_LIMITED, STREAM
 
 
 @pytest.fixture
-def upstream() -> Iterator[ReplayServer]:
-    with ReplayServer() as replay:
-        yield replay
-
-
-@pytest.fixture
 def gateway(upstream: ReplayServer, home: Path) -> Iterator[str]:
-    config = f"""
-[providers.flaky]
-type = "openai"
-base_url = "{upstream.url}"
-
-[models.flaky-model]
-provider = "flaky"
-model = "gpt-4o-mini"
-price = {{ input_per_mtok = 0.15, output_per_mtok = 0.6, as_of = "2024-07-18", source = "test" }}
-"""
+    config = priced_upstream(upstream.url, "flaky", "flaky-model")
     with running_gateway(home, config=config) as base:
         yield base
 

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import run_cli
-from tests.gateway import running_gateway
+from tests.gateway import priced_upstream, running_gateway
 from tests.replay_server import ReplayServer, sse
 from tests.test_openai_wire import STREAM
 
@@ -21,23 +21,8 @@ MASTER = "wb-master-for-key-tests-0123456789"
 
 
 @pytest.fixture
-def upstream() -> Iterator[ReplayServer]:
-    with ReplayServer() as replay:
-        yield replay
-
-
-@pytest.fixture
 def gateway(upstream: ReplayServer, home: Path) -> Iterator[str]:
-    config = f"""
-[providers.priced]
-type = "openai"
-base_url = "{upstream.url}"
-
-[models.priced-model]
-provider = "priced"
-model = "gpt-4o-mini"
-price = {{ input_per_mtok = 0.15, output_per_mtok = 0.6, as_of = "2024-07-18", source = "test" }}
-"""
+    config = priced_upstream(upstream.url, "priced", "priced-model")
     with running_gateway(home, master_key=MASTER, config=config) as base:
         yield base
 

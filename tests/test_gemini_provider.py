@@ -6,7 +6,7 @@ Answers are copies of Google's published examples: the Gemini cookbook's REST qu
 whose older model put ``finishReason`` on every chunk), with the ``usageMetadata`` and
 ``modelVersion`` fields of the GenerateContentResponse reference, and the error bodies Google
 documents (``{"error": {"code", "message", "status"}}``). Streams end each event with two
-CRLF pairs, as Google's server does.
+CRLF pairs, as Google's upstream does.
 """
 
 from __future__ import annotations
@@ -158,22 +158,16 @@ def gsse(*events: str) -> bytes:
 
 
 @pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    with ReplayServer() as replay:
-        yield replay
-
-
-@pytest.fixture
-def client(server: ReplayServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+def client(upstream: ReplayServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     """A real client whose ``gemini`` provider points at the replay server."""
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    with client_for(server, home, "gemini", MODEL, UPSTREAM) as weighbridge:
+    with client_for(upstream, home, "gemini", MODEL, UPSTREAM) as weighbridge:
         yield weighbridge
 
 
-def assert_key_only_in_its_header(client: Client, server: ReplayServer, *errors: BaseException) -> None:
+def assert_key_only_in_its_header(client: Client, upstream: ReplayServer, *errors: BaseException) -> None:
     """The key went out in x-goog-api-key and nowhere else: not in a URL, error or log."""
-    for sent in server.requests:
+    for sent in upstream.requests:
         assert sent.headers["x-goog-api-key"] == KEY
         assert KEY not in sent.path and "key=" not in sent.path
         assert KEY not in sent.raw_body.decode()
@@ -183,8 +177,8 @@ def assert_key_only_in_its_header(client: Client, server: ReplayServer, *errors:
 # -- whole answers ------------------------------------------------------------------------
 
 
-def test_plain_answer_and_the_request_sent(client: Client, server: ReplayServer) -> None:
-    server.reply_json(MEOW)
+def test_plain_answer_and_the_request_sent(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(MEOW)
 
     response = client.chat(
         [
@@ -206,7 +200,7 @@ def test_plain_answer_and_the_request_sent(client: Client, server: ReplayServer)
     assert response.finish_reason == "stop"
     assert response.usage == Usage(prompt_tokens=12, completion_tokens=34)  # 4 + 30 thinking
     assert response.upstream_model == "gemini-2.5-flash"
-    [sent] = server.requests
+    [sent] = upstream.requests
     assert (sent.method, sent.path) == ("POST", GENERATE)
     assert sent.body == {
         "systemInstruction": {"parts": [{"text": "You are Neko the cat respond like one"}]},
@@ -227,12 +221,12 @@ def test_plain_answer_and_the_request_sent(client: Client, server: ReplayServer)
         },
     }
     assert client.store.recent(1)[0].status == "ok"
-    assert_key_only_in_its_header(client, server)
+    assert_key_only_in_its_header(client, upstream)
 
 
-def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
-    server.reply_json(FIND_THEATERS)
-    server.reply_json(MEOW)
+def test_tool_call_round_trip(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(FIND_THEATERS)
+    upstream.reply_json(MEOW)
     question = {"role": "user", "content": "Which theaters in Mountain View show Barbie movie?"}
 
     first = client.chat([question], model=MODEL, tools=[FIND_THEATERS_TOOL], tool_choice="auto")
@@ -242,7 +236,7 @@ def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
     assert json.loads(call.arguments) == {"movie": "Barbie", "location": "Mountain View, CA"}
     assert first.finish_reason == "tool_calls"
     assert first.upstream_model is None  # this documented answer carries no modelVersion
-    sent = server.requests[0].body
+    sent = upstream.requests[0].body
     assert sent["tools"] == [
         {
             "functionDeclarations": [
@@ -267,7 +261,7 @@ def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
         tools=[FIND_THEATERS_TOOL],
     )
 
-    assert server.requests[1].body["contents"][1:] == [
+    assert upstream.requests[1].body["contents"][1:] == [
         {
             "role": "model",
             "parts": [
@@ -286,9 +280,9 @@ def test_tool_call_round_trip(client: Client, server: ReplayServer) -> None:
     ]
 
 
-def test_json_output(client: Client, server: ReplayServer) -> None:
-    server.reply_json(MEOW)
-    server.reply_json(MEOW)
+def test_json_output(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(MEOW)
+    upstream.reply_json(MEOW)
     schema = {"type": "object", "properties": {"name": {"type": "string"}}}
 
     client.chat("Name?", model=MODEL, response_format={"type": "json_object"})
@@ -298,15 +292,15 @@ def test_json_output(client: Client, server: ReplayServer) -> None:
         response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
     )
 
-    assert server.requests[0].body["generationConfig"] == {"responseMimeType": "application/json"}
-    assert server.requests[1].body["generationConfig"] == {
+    assert upstream.requests[0].body["generationConfig"] == {"responseMimeType": "application/json"}
+    assert upstream.requests[1].body["generationConfig"] == {
         "responseMimeType": "application/json",
         "responseJsonSchema": schema,
     }
 
 
-def test_blocked_prompt_is_an_empty_filtered_answer(client: Client, server: ReplayServer) -> None:
-    server.reply_json(
+def test_blocked_prompt_is_an_empty_filtered_answer(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(
         {
             "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": SAFETY_RATINGS},
             "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
@@ -323,7 +317,7 @@ def test_blocked_prompt_is_an_empty_filtered_answer(client: Client, server: Repl
 # -- errors and retries -------------------------------------------------------------------
 
 
-def test_429_with_retry_after_is_waited_out_then_retried(client: Client, server: ReplayServer) -> None:
+def test_429_with_retry_after_is_waited_out_then_retried(client: Client, upstream: ReplayServer) -> None:
     exhausted = gemini_error(
         429,
         "RESOURCE_EXHAUSTED",
@@ -331,19 +325,19 @@ def test_429_with_retry_after_is_waited_out_then_retried(client: Client, server:
         "For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
         details=[{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}],
     )
-    server.reply_json(exhausted, status=429, headers={"Retry-After": "1"})
-    server.reply_json(MEOW)
+    upstream.reply_json(exhausted, status=429, headers={"Retry-After": "1"})
+    upstream.reply_json(MEOW)
 
     assert client.chat("Hello there", model=MODEL).content == "Meow 😺 \n"
 
-    first, second = server.requests
+    first, second = upstream.requests
     assert second.received_at - first.received_at >= 0.95
-    assert_key_only_in_its_header(client, server)
+    assert_key_only_in_its_header(client, upstream)
 
 
-def test_400_is_raised_once_with_googles_words(client: Client, server: ReplayServer) -> None:
+def test_400_is_raised_once_with_googles_words(client: Client, upstream: ReplayServer) -> None:
     message = "API key not valid. Please pass a valid API key."
-    server.reply_json(gemini_error(400, "INVALID_ARGUMENT", message), status=400)
+    upstream.reply_json(gemini_error(400, "INVALID_ARGUMENT", message), status=400)
 
     with pytest.raises(ProviderError) as caught:
         client.chat("Hello there", model=MODEL)
@@ -351,24 +345,24 @@ def test_400_is_raised_once_with_googles_words(client: Client, server: ReplaySer
     error = caught.value
     assert (error.status, error.error_type, error.provider_message) == (400, "INVALID_ARGUMENT", message)
     assert str(error) == f"gemini returned 400: {message}"
-    assert len(server.requests) == 1
+    assert len(upstream.requests) == 1
     assert client.store.recent(1)[0].status == "error"
-    assert_key_only_in_its_header(client, server, error)
+    assert_key_only_in_its_header(client, upstream, error)
 
 
-def test_503_overloaded_is_retried(client: Client, server: ReplayServer) -> None:
+def test_503_overloaded_is_retried(client: Client, upstream: ReplayServer) -> None:
     overloaded = gemini_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
-    server.reply_json(overloaded, status=503)
-    server.reply_json(MEOW)
+    upstream.reply_json(overloaded, status=503)
+    upstream.reply_json(MEOW)
 
     assert client.chat("Hello there", model=MODEL).content == "Meow 😺 \n"
-    assert len(server.requests) == 2
+    assert len(upstream.requests) == 2
 
 
 # -- streams ------------------------------------------------------------------------------
 
 
-def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
+def test_stream_in_awkward_pieces(client: Client, upstream: ReplayServer) -> None:
     body = gsse(*MEOW_STREAM)
     second = gsse(MEOW_STREAM[1])
     at = body.index(second)
@@ -377,7 +371,7 @@ def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
         *split_bytes(second, 1),  # one byte at a time: through the emoji and the \r\n\r\n
         body[at + len(second) :],
     ]
-    server.reply_sse(pieces)
+    upstream.reply_sse(pieces)
 
     stream = client.stream("Hello there", model=MODEL)
     chunks = drain(stream)
@@ -388,16 +382,16 @@ def test_stream_in_awkward_pieces(client: Client, server: ReplayServer) -> None:
     assert final.usage == Usage(prompt_tokens=12, completion_tokens=4)  # from the last usage
     assert final.upstream_model == "gemini-2.5-flash"
     assert stream.response is not None and stream.response.content == "Meow 😺 \n"
-    [sent] = server.requests
+    [sent] = upstream.requests
     assert sent.path == STREAM
     assert client.store.recent(1)[0].status == "ok"
-    assert_key_only_in_its_header(client, server)
+    assert_key_only_in_its_header(client, upstream)
 
 
 def test_stream_with_finish_reason_on_every_chunk_is_read_to_the_end(
-    client: Client, server: ReplayServer
+    client: Client, upstream: ReplayServer
 ) -> None:
-    server.reply_sse(split_bytes(gsse(*OLD_STREAM), 97), delay_s=0.001)
+    upstream.reply_sse(split_bytes(gsse(*OLD_STREAM), 97), delay_s=0.001)
 
     text = client.stream("Write a cute story about cats.", model=MODEL).text()
 
@@ -406,13 +400,13 @@ def test_stream_with_finish_reason_on_every_chunk_is_read_to_the_end(
     assert text.count("Mittens") == 1
 
 
-def test_stream_tool_call(client: Client, server: ReplayServer) -> None:
+def test_stream_tool_call(client: Client, upstream: ReplayServer) -> None:
     call_chunk = chunk(
         FIND_THEATERS["candidates"][0]["content"]["parts"],  # type: ignore[index]
         finish="STOP",
         usage={"promptTokenCount": 60, "candidatesTokenCount": 20, "totalTokenCount": 80},
     )
-    server.reply_sse([gsse(call_chunk)])
+    upstream.reply_sse([gsse(call_chunk)])
 
     stream = client.stream(
         "Which theaters in Mountain View show Barbie movie?", model=MODEL, tools=[FIND_THEATERS_TOOL]
@@ -431,10 +425,10 @@ def test_stream_tool_call(client: Client, server: ReplayServer) -> None:
 
 @pytest.mark.parametrize("reset", [False, True], ids=["eof", "tcp-reset"])
 def test_stream_cut_after_first_text_is_not_retried(
-    client: Client, server: ReplayServer, reset: bool
+    client: Client, upstream: ReplayServer, reset: bool
 ) -> None:
-    server.reply_cut([gsse(MEOW_STREAM[0])], reset=reset)
-    server.reply_sse([gsse(*MEOW_STREAM)])  # would be used if the client retried
+    upstream.reply_cut([gsse(MEOW_STREAM[0])], reset=reset)
+    upstream.reply_sse([gsse(*MEOW_STREAM)])  # would be used if the client retried
 
     seen: list[str] = []
     with pytest.raises(StreamInterruptedError) as caught:
@@ -444,20 +438,22 @@ def test_stream_cut_after_first_text_is_not_retried(
     assert seen == ["Meow"]
     cause = "connection closed before" if reset else "stream ended before a finishReason"
     assert cause in caught.value.provider_message
-    assert len(server.requests) == 1 and server.pending == 1
+    assert len(upstream.requests) == 1 and upstream.pending == 1
     record = client.store.recent(1)[0]
     assert (record.status, record.response) == ("incomplete", "Meow")
-    assert_key_only_in_its_header(client, server, caught.value)
+    assert_key_only_in_its_header(client, upstream, caught.value)
 
 
-def test_connection_lost_after_the_finish_reason_loses_nothing(client: Client, server: ReplayServer) -> None:
-    server.reply_cut([gsse(*MEOW_STREAM)], reset=True)
+def test_connection_lost_after_the_finish_reason_loses_nothing(
+    client: Client, upstream: ReplayServer
+) -> None:
+    upstream.reply_cut([gsse(*MEOW_STREAM)], reset=True)
 
     stream = client.stream("Hello there", model=MODEL)
 
     assert stream.text() == "Meow 😺 \n"
     assert stream.response is not None and stream.response.finish_reason == "stop"
-    assert len(server.requests) == 1
+    assert len(upstream.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -474,26 +470,26 @@ def test_connection_lost_after_the_finish_reason_loses_nothing(client: Client, s
     ],
 )
 def test_stream_broken_before_output_is_retried(
-    client: Client, server: ReplayServer, break_off: Callable[[ReplayServer], None]
+    client: Client, upstream: ReplayServer, break_off: Callable[[ReplayServer], None]
 ) -> None:
-    break_off(server)
-    server.reply_sse([gsse(*MEOW_STREAM)])
+    break_off(upstream)
+    upstream.reply_sse([gsse(*MEOW_STREAM)])
 
     assert client.stream("Hello there", model=MODEL).text() == "Meow 😺 \n"
-    assert len(server.requests) == 2
+    assert len(upstream.requests) == 2
     assert client.store.recent(1)[0].status == "ok"
 
 
 def test_stream_error_status_is_not_retried_when_it_is_the_callers_fault(
-    client: Client, server: ReplayServer
+    client: Client, upstream: ReplayServer
 ) -> None:
-    server.reply_json(gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."), status=400)
+    upstream.reply_json(gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."), status=400)
 
     with pytest.raises(ProviderError, match="Invalid JSON payload") as caught:
         drain(client.stream("Hello there", model=MODEL))
 
     assert caught.value.status == 400 and not isinstance(caught.value, StreamInterruptedError)
-    assert len(server.requests) == 1
+    assert len(upstream.requests) == 1
     assert client.store.recent(1)[0].status == "error"
 
 

@@ -21,19 +21,13 @@ PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
 
 
 @pytest.fixture
-def closed() -> Iterator[ReplayServer]:
-    with ReplayServer() as replay:
-        yield replay
-
-
-@pytest.fixture
-def client(home: Path, closed: ReplayServer) -> Iterator[Client]:
+def client(home: Path, upstream: ReplayServer) -> Iterator[Client]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
         f"""
 [providers.cloud]
 type = "openai"
-base_url = "{closed.url}"
+base_url = "{upstream.url}"
 [models.cloud-model]
 provider = "cloud"
 model = "gpt-4o-mini"
@@ -53,38 +47,38 @@ def sent_text(server: ReplayServer) -> str:
     return json.dumps(server.requests[-1].body)
 
 
-def test_local_only_keeps_flagged_prompts_home(client: Client, closed: ReplayServer) -> None:
+def test_local_only_keeps_flagged_prompts_home(client: Client, upstream: ReplayServer) -> None:
     flagged = client.chat(f"Write one line to {SECRET_MAIL}.", model="careful", max_tokens=8)
     assert flagged.model == "smollm2-135m" and "local-only" in (flagged.route_reason or "")
-    assert closed.requests == []
+    assert upstream.requests == []
 
-    closed.reply_json(COMPLETION)
+    upstream.reply_json(COMPLETION)
     clean = client.chat("What is the capital of France?", model="careful")
-    assert clean.model == "cloud-model" and len(closed.requests) == 1
+    assert clean.model == "cloud-model" and len(upstream.requests) == 1
 
 
-def test_redact_sends_placeholders_and_restores_the_answer(client: Client, closed: ReplayServer) -> None:
-    closed.reply_json(COMPLETION)  # answer rewritten below once we know the placeholder
+def test_redact_sends_placeholders_and_restores_the_answer(client: Client, upstream: ReplayServer) -> None:
+    upstream.reply_json(COMPLETION)  # answer rewritten below once we know the placeholder
     client.chat(f"Draft a reply to {SECRET_MAIL} about invoice 42.", model="masked")
-    outgoing = sent_text(closed)
+    outgoing = sent_text(upstream)
     assert SECRET_MAIL not in outgoing
     [placeholder] = set(PLACEHOLDER.findall(outgoing))
 
     answer = json.loads(json.dumps(COMPLETION))
     answer["choices"][0]["message"]["content"] = f"Sure, I will write to {placeholder} today."
-    closed.reply_json(answer)
+    upstream.reply_json(answer)
     response = client.chat(f"Draft a reply to {SECRET_MAIL} about invoice 42.", model="masked")
     assert response.content == f"Sure, I will write to {SECRET_MAIL} today."
-    assert SECRET_MAIL not in sent_text(closed)
+    assert SECRET_MAIL not in sent_text(upstream)
     assert "redacted" in (response.route_reason or "")
 
 
 def test_redact_restores_placeholders_split_across_stream_chunks(
-    client: Client, closed: ReplayServer
+    client: Client, upstream: ReplayServer
 ) -> None:
-    closed.reply_json(COMPLETION)
+    upstream.reply_json(COMPLETION)
     client.chat(f"Note for {SECRET_MAIL}", model="masked")
-    [placeholder] = set(PLACEHOLDER.findall(sent_text(closed)))
+    [placeholder] = set(PLACEHOLDER.findall(sent_text(upstream)))
     cut = len(placeholder) // 2
     pieces = ["Mail ", placeholder[:cut], placeholder[cut:], " now."]
 
@@ -99,8 +93,8 @@ def test_redact_restores_placeholders_split_across_stream_chunks(
         }
         return "data: " + json.dumps(body)
 
-    closed.reply_sse([sse(*[chunk(p) for p in pieces], chunk("", "stop"), "data: [DONE]")])
+    upstream.reply_sse([sse(*[chunk(p) for p in pieces], chunk("", "stop"), "data: [DONE]")])
     stream = client.stream(f"Note for {SECRET_MAIL}", model="masked")
     text = "".join(c.text for c in stream)
     assert text == f"Mail {SECRET_MAIL} now."
-    assert SECRET_MAIL not in sent_text(closed)
+    assert SECRET_MAIL not in sent_text(upstream)
