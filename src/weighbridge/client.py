@@ -245,7 +245,10 @@ class Client:
         return Call(request, target, self.settings, source or self.source, key_name, route=route, vault=vault)
 
     def _provider(self, target: Target) -> Provider:
-        state = self._loops.setdefault(asyncio.get_running_loop(), _LoopState())
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:  # not setdefault: that would build (and leak) an HTTP pool per call
+            state = self._loops[loop] = _LoopState()
         provider = state.providers.get(target.provider_name)
         if provider is None:
             provider = provider_factory(target.provider.type)(state.http)
@@ -271,7 +274,12 @@ class _LoopState:
 
     def __init__(self) -> None:
         # Per-request timeouts come from each provider's entry; this only bounds connecting.
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10))
+        # A gateway keeps many upstream requests in flight: a pool as small as httpx's default
+        # (20 idle connections) would open a new connection for most of them under load.
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(600, connect=10),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
+        )
         self.providers: dict[str, Provider] = {}
 
     async def aclose(self) -> None:

@@ -1,0 +1,1071 @@
+"""Gateway benchmark: the latency ``weighbridge serve`` adds to an OpenAI-compatible upstream, and
+the requests/s it carries, against LiteLLM's proxy (the peer) measured in the same run.
+
+    .venv/bin/python bench/gateway.py [--quick] [--no-litellm] [--no-pin] [--profile]
+
+Everything runs on loopback and stops by itself (each measurement ends after N requests or a time
+limit); every process it starts is ended on exit, Ctrl-C, SIGTERM or an error. The pieces, each
+its own process:
+
+- upstream: a hand-written HTTP/1.1 keep-alive responder on raw asyncio that answers
+  ``POST /v1/chat/completions`` with one fixed, small ``chat.completion`` and ``GET /v1/models``.
+  It counts the connections it accepts, so the report says how many each gateway opened. Its
+  capacity is measured first with a raw-socket client ("upstream raw": about 20,000 req/s here,
+  ten times what the load generator can send), to show it is never the bottleneck; a much lower
+  figure there means something else was using the machine during the run.
+- load generator: httpx, async, HTTP/1.1 keep-alive, C connections for concurrency C: C workers,
+  each with its own httpx transport (a pool of one connection), send N requests after a
+  warm-up and record each one's latency. ``--loadgen client`` uses one shared ``httpx.AsyncClient``
+  whose pool holds C connections instead; httpcore's shared pool is not fit to measure with: it
+  checks every pooled connection on each request and serves its queue unfairly, so on its own
+  against the upstream it fell from about 1,600 req/s at C=1 to 530 at C=64, with a 550 ms p99.
+- targets: (a) the upstream directly, (b) ``weighbridge serve`` with the upstream configured as
+  an ``openai`` provider (no key, a fresh temporary ``WEIGHBRIDGE_HOME``; ``--weighbridge CMD``
+  starts another build instead), (c) LiteLLM's proxy (``litellm --config``, one worker) with a
+  ``model_list`` entry for the upstream, no master key (as weighbridge on loopback: neither side
+  authenticates), and its cost-map download and telemetry turned off. LiteLLM lives in its own
+  virtual environment, made on first use at ``bench/.venv-litellm`` (``--litellm-venv``; a
+  ``.gitignore`` inside keeps it out of git) with ``pip install 'litellm[proxy]'``, excluding the
+  versions an attacker published in the 2026 supply-chain incidents, and reused after that. If it
+  cannot be installed or started the script says why and reports the other rows.
+
+Each target is measured alone (the others are stopped), warmed up first, at concurrency 1, 16 and
+64. On a 2-core machine the load generator, the upstream and the gateway share the CPUs, so by
+default the gateway under test gets one core to itself and the load generator and the upstream
+share the other (``os.sched_setaffinity``, inherited by every thread and child process); with 3 or
+more cores each gets its own. ``--no-pin`` leaves placement to the scheduler. The direct row is
+then what the load generator and the upstream do on their core, and a gateway row is bounded by
+that same core or by the gateway's own, whichever is the slower.
+
+Targets (the issue's): added p50 latency (gateway p50 minus direct p50) <= 1 ms at concurrency
+1; requests/s at concurrency 64 >= 0.5x direct and >= 5x LiteLLM. The whole run takes about
+3 minutes on 2 cores (``--quick``: about 1 minute), plus LiteLLM's install the first time.
+``--profile`` adds one more concurrency-64 run against weighbridge, not in the table, with py-spy
+sampling the gateway, and prints where its CPU goes per request, by component
+(``--profile-out FILE`` keeps the collapsed stacks, for a flame graph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+LITELLM_SPEC = "litellm[proxy]!=1.82.7,!=1.82.8,!=1.107.*"  # never the attacker-published releases
+MODEL = "bench"  # the name callers use, on both gateways
+UPSTREAM_MODEL = "bench-upstream-model"
+PROMPT = "Say hello in one short sentence."
+LEVELS = (1, 16, 64)
+LOADGEN_TEXT = {
+    "transport": "one connection per concurrent worker (an httpx transport each)",
+    "client": "one shared httpx.AsyncClient whose pool holds `concurrency` connections",
+}
+
+# -- the upstream: raw asyncio, hand-written HTTP/1.1 ---------------------------------------
+
+_CHAT_BODY = json.dumps(
+    {
+        "id": "chatcmpl-bench0000000000000000000000",
+        "object": "chat.completion",
+        "created": 1764000000,
+        "model": UPSTREAM_MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Hello! How can I help you today?",
+                    "refusal": None,
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 14, "completion_tokens": 9, "total_tokens": 23},
+        "system_fingerprint": None,
+    },
+    separators=(",", ":"),
+).encode()
+_MODELS_BODY = json.dumps(
+    {
+        "object": "list",
+        "data": [{"id": UPSTREAM_MODEL, "object": "model", "created": 0, "owned_by": "bench"}],
+    },
+    separators=(",", ":"),
+).encode()
+
+
+def _http_response(status: str, body: bytes, *, close: bool = False) -> bytes:
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_CHAT = _http_response("200 OK", _CHAT_BODY)
+_MODELS = _http_response("200 OK", _MODELS_BODY)
+_HEALTH = _http_response("200 OK", b'{"status":"ok"}')
+_NOT_FOUND = _http_response("404 Not Found", b'{"error":{"message":"not found"}}')
+_NO_CHUNKED = _http_response(
+    "411 Length Required", b'{"error":{"message":"send Content-Length"}}', close=True
+)
+
+
+class _Counters:
+    connections = 0
+    requests = 0
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One connection: parse requests as they come (pipelining too) and answer each at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buf = bytearray()
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _Counters.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buf[:end]).lower()
+            length = 0
+            at = head.find(b"\r\ncontent-length:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else None])
+            elif b"\r\ntransfer-encoding:" in head:
+                self.transport.write(_NO_CHUNKED)
+                self.transport.close()
+                return
+            total = end + 4 + length
+            if len(buf) < total:
+                return
+            del buf[:total]
+            line_end = head.find(b"\r\n")
+            method, _, rest = head[: line_end if line_end >= 0 else None].partition(b" ")
+            path = rest.partition(b" ")[0].partition(b"?")[0]
+            _Counters.requests += 1
+            if method == b"post" and path.endswith(b"/chat/completions"):
+                self.transport.write(_CHAT)
+            elif method == b"get" and path.endswith(b"/models"):
+                self.transport.write(_MODELS)
+            elif method == b"get" and path == b"/health":
+                self.transport.write(_HEALTH)
+            elif method == b"get" and path == b"/stats":
+                body = json.dumps({"connections": _Counters.connections, "requests": _Counters.requests})
+                self.transport.write(_http_response("200 OK", body.encode()))
+            else:
+                self.transport.write(_NOT_FOUND)
+            if b"\r\nconnection: close" in head:
+                self.transport.close()
+                return
+
+
+def run_upstream(port: int) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_server(UpstreamProtocol, "127.0.0.1", port, backlog=1024, reuse_address=True)
+        await asyncio.Future()  # until SIGTERM, whose default action ends the process at once
+
+    asyncio.run(main())
+
+
+# -- the load generator -----------------------------------------------------------------------
+
+
+def _summary(latencies: list[float], elapsed: float, errors: int, first_error: str | None) -> dict[str, Any]:
+    latencies.sort()
+    n = len(latencies)
+
+    def pct(p: float) -> float:
+        return latencies[min(n - 1, int(p * n))] * 1000 if n else float("nan")
+
+    return {
+        "n": n,
+        "errors": errors,
+        "first_error": first_error,
+        "elapsed_s": elapsed,
+        "rps": n / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "mean_ms": statistics.fmean(latencies) * 1000 if n else float("nan"),
+    }
+
+
+async def _httpx_load(
+    url: str, concurrency: int, count: int, warmup: int, max_s: float, warm_s: float, shared_pool: bool
+) -> dict[str, Any]:
+    """``concurrency`` workers, each with its own keep-alive connection: one httpx transport (a
+    pool of one) per worker, fed prebuilt requests. ``shared_pool``: one ``httpx.AsyncClient``
+    whose pool holds ``concurrency`` connections instead, as an application would use it;
+    httpcore's shared pool is slow and unfair past a few connections (see the module's notes)."""
+    import httpx
+
+    body = json.dumps(
+        {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16}
+    ).encode()
+    headers = {"content-type": "application/json", "authorization": "Bearer bench-not-a-key"}
+    if shared_pool:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0), trust_env=False)
+
+        async def send_pooled(_: int) -> tuple[int, bytes]:
+            response = await client.post(url, content=body, headers=headers)
+            return response.status_code, response.content
+
+        send_on: Callable[[int], Awaitable[tuple[int, bytes]]] = send_pooled
+
+        closers = [client.aclose]
+    else:
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        transports = [httpx.AsyncHTTPTransport(limits=one) for _ in range(concurrency)]
+        timeout = {"connect": 60.0, "read": 60.0, "write": 60.0, "pool": 60.0}
+
+        async def send_own(worker: int) -> tuple[int, bytes]:
+            request = httpx.Request(
+                "POST", url, content=body, headers=headers, extensions={"timeout": timeout}
+            )
+            response = await transports[worker].handle_async_request(request)
+            try:
+                return response.status_code, await response.aread()
+            finally:
+                await response.aclose()
+
+        send_on = send_own
+        closers = [t.aclose for t in transports]
+
+    async def phase(n: int, limit_s: float, record: list[float] | None) -> tuple[int, str | None]:
+        left = n
+        errors = 0
+        first_error: str | None = None
+        deadline = time.perf_counter() + limit_s
+
+        async def worker(index: int) -> None:
+            nonlocal left, errors, first_error
+            while left > 0 and time.perf_counter() < deadline:
+                left -= 1
+                start = time.perf_counter()
+                try:
+                    status, content = await send_on(index)
+                    ok = status == 200 and content.startswith(b"{")
+                    why = f"HTTP {status}: {content[:200].decode(errors='replace')}"
+                except httpx.HTTPError as exc:
+                    ok, why = False, f"{type(exc).__name__}: {exc}"
+                took = time.perf_counter() - start
+                if ok:
+                    if record is not None:
+                        record.append(took)
+                else:
+                    errors += 1
+                    first_error = first_error or why
+
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        return errors, first_error
+
+    try:
+        await phase(warmup, warm_s, None)  # opens the connections and warms both ends
+        latencies: list[float] = []
+        start = time.perf_counter()
+        errors, first_error = await phase(count, max_s, latencies)
+        return _summary(latencies, time.perf_counter() - start, errors, first_error)
+    finally:
+        for close in closers:
+            await close()
+
+
+async def _raw_load(
+    port: int, concurrency: int, count: int, warmup: int, max_s: float, warm_s: float
+) -> dict[str, Any]:
+    """Keep-alive requests over plain asyncio streams: what the upstream can do without httpx."""
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}).encode()
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(request)
+        head = (await reader.readuntil(b"\r\n\r\n")).lower()
+        at = head.index(b"content-length:")
+        await reader.readexactly(int(head[at + 15 : head.index(b"\r\n", at)]))
+
+    async def phase(n: int, limit_s: float, record: list[float] | None) -> None:
+        left = n
+        deadline = time.perf_counter() + limit_s
+
+        async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal left
+            while left > 0 and time.perf_counter() < deadline:
+                left -= 1
+                start = time.perf_counter()
+                await one(reader, writer)
+                if record is not None:
+                    record.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(worker(r, w) for r, w in conns))
+
+    await phase(warmup, warm_s, None)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    await phase(count, max_s, latencies)
+    elapsed = time.perf_counter() - start
+    for _, writer in conns:
+        writer.close()
+    return _summary(latencies, elapsed, 0, None)
+
+
+def run_load(args: argparse.Namespace) -> None:
+    if args.raw_port:
+        result = asyncio.run(
+            _raw_load(args.raw_port, args.c, args.n, args.warmup, args.max_seconds, args.warmup_seconds)
+        )
+    else:
+        result = asyncio.run(
+            _httpx_load(
+                args.url,
+                args.c,
+                args.n,
+                args.warmup,
+                args.max_seconds,
+                args.warmup_seconds,
+                args.loadgen == "client",
+            )
+        )
+    print(json.dumps(result))
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+class Processes:
+    """Every process this run starts, each in its own session so its children go with it."""
+
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: list[str], *, cores: set[int] | None, **kw: Any) -> subprocess.Popen[bytes]:
+        def place() -> None:
+            if cores:
+                os.sched_setaffinity(0, cores)
+
+        proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=place, **kw)
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # the group this run made for it, by its id
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        else:  # its children (a server's workers) may outlive it in its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.running)):
+            with contextlib.suppress(Exception):
+                self.stop(proc, timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """None once ``url`` answers 200; else why not."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"it exited with status {proc.returncode}"
+        try:
+            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
+                return None
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return f"{url} did not answer 200 within {timeout:.0f} s"
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    keep = [line for line in text if not line.startswith("WARNING: Location ")]
+    return "\n".join("    " + line for line in keep[-lines:])
+
+
+@dataclass
+class Placement:
+    load: set[int] | None
+    upstream: set[int] | None
+    gateway: set[int] | None
+    text: str
+
+
+def placement(pin: bool) -> Placement:
+    cores = sorted(os.sched_getaffinity(0))
+    if not pin or len(cores) < 2:
+        why = "--no-pin" if not pin else "one core"
+        return Placement(None, None, None, f"no pinning ({why}): the scheduler places every process")
+    if len(cores) == 2:
+        a, b = {cores[0]}, {cores[1]}
+        return Placement(
+            a,
+            a,
+            b,
+            f"pinned: gateway under test on core {cores[1]} alone; load generator and upstream "
+            f"share core {cores[0]}",
+        )
+    a, b, c = {cores[0]}, {cores[1]}, {cores[2]}
+    return Placement(
+        a, b, c, f"pinned: load generator core {cores[0]}, upstream core {cores[1]}, gateway core {cores[2]}"
+    )
+
+
+# -- the targets ------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    target: str
+    concurrency: int
+    result: dict[str, Any]
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    procs: Processes
+    place: Placement
+    tmp: Path
+    runs: list[Run] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profile_text: str | None = None
+    logged_errors: bool = False
+
+    def load(
+        self, url: str | None, c: int, n: int, max_s: float, *, warmup: int | None = None, raw_port: int = 0
+    ) -> dict[str, Any]:
+        """One load-generator process: ``warmup`` requests (default: a few per connection), then
+        ``n`` measured ones, each phase cut off by its time limit."""
+        warm_s = self.args.warmup_seconds
+        cmd = [
+            sys.executable,
+            __file__,
+            "--role",
+            "load",
+            "--c",
+            str(c),
+            "--n",
+            str(n),
+            "--warmup",
+            str(max(50, 4 * c) if warmup is None else warmup),
+            "--max-seconds",
+            str(max_s),
+            "--warmup-seconds",
+            str(warm_s),
+            "--loadgen",
+            self.args.loadgen,
+        ]
+        cmd += ["--raw-port", str(raw_port)] if raw_port else ["--url", str(url)]
+        proc = self.procs.start(cmd, cores=self.place.load, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(timeout=max_s + warm_s + 120)
+        finally:
+            self.procs.stop(proc)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the load generator failed: {err.decode(errors='replace')[-2000:]}")
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    def measure(self, target: str, url: str, *, log: Path | None = None) -> None:
+        """Warm the target, then run each concurrency level against it."""
+        a = self.args
+        self.load(url, 16, 0, 0.0, warmup=a.warmup)  # the target's own warm-up, then per level
+        self.load(url, 1, 0, 0.0, warmup=max(20, a.warmup // 10))
+        for c in LEVELS:
+            count = {1: a.n1, 16: a.n16, 64: a.n64}[c]
+            result = self.load(url, c, count, a.max_seconds)
+            self.runs.append(Run(target, c, result))
+            err = f", {result['errors']} errors ({result['first_error']})" if result["errors"] else ""
+            if result["errors"] and log is not None and not self.logged_errors:
+                self.logged_errors = True
+                err += f"\n  the end of its log:\n{tail(log)}"
+            print(
+                f"  {target:12} c={c:<3} {result['n']:>6} req in {result['elapsed_s']:5.1f} s  "
+                f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                f"{result['rps']:8.0f} req/s{err}",
+                flush=True,
+            )
+
+    # profiling (--profile) -------------------------------------------------------------------
+
+    def profile(self, url: str, pid: int) -> None:
+        """An extra c=64 run, not in the table, with py-spy sampling the gateway (blocking mode:
+        it pauses the gateway for each sample, so stacks are whole but the run is a bit slower)."""
+        spy = Path(sys.executable).parent / "py-spy"
+        if not spy.exists():
+            self.notes.append("--profile: py-spy is not installed in this venv")
+            return
+        out = self.tmp / "gateway-profile.txt"
+        seconds = max(3, int(self.args.max_seconds))
+        cmd = [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--output",
+            str(out),
+            "--duration",
+            str(seconds),
+        ]
+        spy_proc = self.procs.start(
+            cmd, cores=self.place.load, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        time.sleep(1.0)  # let it attach before the load starts
+        result = self.load(url, 64, 10**6, seconds - 1.5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy_proc.wait(timeout=seconds + 30)
+        err = spy_proc.stderr.read().decode(errors="replace") if spy_proc.stderr else ""
+        self.procs.stop(spy_proc)
+        if not out.exists():
+            self.profile_text = f"py-spy wrote no profile: {err.strip()[-500:]}"
+            return
+        self.profile_text = profile_report(out, result)
+        if self.args.profile_out:
+            shutil.copyfile(out, self.args.profile_out)
+            self.notes.append(f"py-spy's collapsed stacks saved to {self.args.profile_out}")
+
+
+_IDLE = "event loop: scheduling, select(), socket calls (asyncio)"
+#: Where a sample's time goes: the innermost frame on its stack that matches one of these
+#: (file fragment, function fragment), walking from the leaf toward the root.
+_COMPONENTS: list[tuple[str, str, str]] = [
+    ("log write: Store.record (sqlite + hash chain)", "weighbridge/store/", ""),
+    ("metrics observer", "weighbridge/server/metrics", "observe"),
+    ("upstream call: provider + httpx/httpcore", "weighbridge/providers/", "complete"),
+    ("upstream call: provider + httpx/httpcore", "httpx/", ""),
+    ("upstream call: provider + httpx/httpcore", "httpcore/", ""),
+    ("upstream call: provider + httpx/httpcore", "httpx2/", ""),
+    ("upstream call: provider + httpx/httpcore", "httpcore2/", ""),
+    ("building the response (Call.response, pydantic)", "weighbridge/call", "response"),
+    ("building the response (Call.response, pydantic)", "weighbridge/client", "response"),
+    ("log record build (Call.record)", "weighbridge/call", "record"),
+    ("log record build (Call.record)", "weighbridge/client", "record"),
+    ("request parse + validation (pydantic)", "weighbridge/server/openai_wire", "parse"),
+    ("target resolution + cost reservation", "weighbridge/client", "max_cost"),
+    ("target resolution + cost reservation", "weighbridge/client", "calls"),
+    ("target resolution + cost reservation", "weighbridge/client", "_prepare"),
+    ("target resolution + cost reservation", "weighbridge/targets", ""),
+    ("client: _provider() / httpx.AsyncClient construction", "weighbridge/client", "_provider"),
+    ("response JSON (completion_json + JSONResponse)", "weighbridge/server/openai_wire", "completion_json"),
+    ("response JSON (completion_json + JSONResponse)", "starlette/responses", ""),
+    ("reading the request body", "weighbridge/server/app", "read_json"),
+    (_IDLE, "weighbridge/cli", ""),
+    ("other weighbridge code", "weighbridge/", ""),
+    ("HTTP server: uvicorn + h11", "uvicorn/protocols", ""),
+    ("HTTP server: uvicorn + h11", "h11/", ""),
+    ("HTTP server: uvicorn + h11", "httptools", ""),
+    ("ASGI plumbing: starlette routing + middleware", "starlette/", ""),
+    ("ASGI plumbing: starlette routing + middleware", "uvicorn/middleware", ""),
+]
+
+
+#: Claimed whatever runs beneath them (the httpx client a ``_provider()`` call constructs is
+#: not an upstream call).
+_CLAIMS: list[tuple[str, str, str]] = [
+    ("client: _provider() / httpx.AsyncClient construction", "weighbridge/client", "_provider"),
+    ("log write: Store.record (sqlite + hash chain)", "weighbridge/store/", ""),
+]
+
+
+def _component(stack: list[str]) -> str:
+    """Generic frames (asyncio, anyio, json, sqlite3...) count for whichever component called
+    them; what no component claims is the event loop's own work."""
+    for label, file_part, func_part in _CLAIMS:
+        for frame in stack:
+            name, _, where = frame.partition(" (")
+            if file_part in where and func_part in name:
+                return label
+    for frame in reversed(stack):
+        name, _, where = frame.partition(" (")
+        for label, file_part, func_part in _COMPONENTS:
+            if file_part in where and func_part in name:
+                return label
+    return _IDLE
+
+
+def profile_report(path: Path, run: dict[str, Any]) -> str:
+    """Where the gateway's CPU went, by component, from py-spy's collapsed stacks."""
+    by_component: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack_text, _, count_text = line.rpartition(" ")
+        if not stack_text or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        stack = stack_text.split(";")
+        total += count
+        label = _component(stack)
+        by_component[label] = by_component.get(label, 0) + count
+        leaf = _short(stack[-1])
+        own[leaf] = own.get(leaf, 0) + count
+    if not total:
+        return "py-spy recorded no busy samples"
+    per_request_us = 1e6 / run["rps"] if run["rps"] else float("nan")
+    lines = [
+        f"{total} busy samples over a c=64 run of {run['n']} requests at {run['rps']:.0f} req/s "
+        f"(the gateway is CPU-bound there, so one request costs about {per_request_us:.0f} us of its core):",
+        f"  {'share':>6} {'~us/req':>8}  component (innermost match on each stack)",
+    ]
+    for label, count in sorted(by_component.items(), key=lambda kv: -kv[1]):
+        share = count / total
+        lines.append(f"  {100 * share:5.1f}% {share * per_request_us:8.0f}  {label}")
+    lines.append("  top self time:")
+    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:12]:
+        lines.append(f"  {100 * count / total:5.1f}%           {name}")
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    """``function (path/to/pkg/module.py:123)`` -> ``function (pkg/module)``."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    short = "/".join(Path(path).parts[-2:]).removesuffix(".py")
+    return f"{name} ({short})"
+
+
+def start_upstream(bench: Bench) -> tuple[int, subprocess.Popen[bytes]]:
+    port = free_port()
+    proc = bench.procs.start(
+        [sys.executable, __file__, "--role", "upstream", "--port", str(port)],
+        cores=bench.place.upstream,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    why = wait_http(f"http://127.0.0.1:{port}/health", proc, 30)
+    if why:
+        raise RuntimeError(f"the upstream did not start: {why}")
+    return port, proc
+
+
+def upstream_stats(port: int) -> dict[str, int]:
+    import httpx
+
+    data: dict[str, int] = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=5, trust_env=False).json()
+    return data
+
+
+def start_weighbridge(bench: Bench, upstream: int) -> tuple[str, subprocess.Popen[bytes]]:
+    home = bench.tmp / "weighbridge-home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'default_model = "{MODEL}"\n\n'
+        "[providers.bench-upstream]\n"
+        'type = "openai"\n'
+        f'base_url = "http://127.0.0.1:{upstream}/v1"\n'
+        "data_leaves_machine = false\n\n"
+        f"[models.{MODEL}]\n"
+        'provider = "bench-upstream"\n'
+        f'model = "{UPSTREAM_MODEL}"\n'
+    )
+    env = dict(os.environ, WEIGHBRIDGE_HOME=str(home))
+    for var in ("WEIGHBRIDGE_CONFIG", "WEIGHBRIDGE_MASTER_KEY", "WEIGHBRIDGE_DEBUG"):
+        env.pop(var, None)
+    port = free_port()
+    log = bench.tmp / "weighbridge.log"
+    with log.open("wb") as sink:
+        proc = bench.procs.start(
+            [*shlex.split(bench.args.weighbridge), "serve", "--port", str(port)],
+            cores=bench.place.gateway,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    why = wait_http(f"http://127.0.0.1:{port}/health", proc, 60)
+    if why:
+        raise RuntimeError(f"weighbridge serve did not start: {why}\n{tail(log)}")
+    return f"http://127.0.0.1:{port}/v1/chat/completions", proc
+
+
+def litellm_venv(bench: Bench) -> tuple[Path | None, str]:
+    """The LiteLLM venv's ``litellm`` executable (made on first use), or None and why not."""
+    venv = Path(bench.args.litellm_venv).resolve()
+    exe = venv / "bin" / "litellm"
+    if not exe.exists():
+        print(f"installing LiteLLM into {venv} (first run only; a few minutes)...", flush=True)
+        log = bench.tmp / "litellm-install.log"
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300
+            )
+            (venv / ".gitignore").write_text("*\n")  # a venv inside the repository stays out of git
+            with log.open("wb") as sink:
+                done = subprocess.run(
+                    [
+                        str(venv / "bin" / "python"),
+                        "-m",
+                        "pip",
+                        "install",
+                        "--disable-pip-version-check",
+                        LITELLM_SPEC,
+                    ],
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    timeout=1200,
+                )
+        except (subprocess.SubprocessError, OSError) as exc:
+            return None, f"could not create the venv: {exc}"
+        if done.returncode != 0 or not exe.exists():
+            return None, f"pip install '{LITELLM_SPEC}' failed (status {done.returncode}):\n{tail(log)}"
+    bad = list(venv.glob("lib/python*/site-packages/litellm_init.pth"))
+    if bad:
+        return None, f"{bad[0]} exists: that is the 2026 supply-chain payload; not running this venv"
+    try:
+        version = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                "import importlib.metadata as m; print(m.version('litellm'))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.strip()
+    except (subprocess.SubprocessError, OSError) as exc:
+        return None, f"{venv} is broken ({exc}); delete it to reinstall"
+    return exe, version or "(unknown version)"
+
+
+def start_litellm(bench: Bench, exe: Path, upstream: int) -> tuple[str, subprocess.Popen[bytes]]:
+    work = bench.tmp / "litellm"
+    work.mkdir()
+    config = work / "config.yaml"
+    config.write_text(
+        "model_list:\n"
+        f"  - model_name: {MODEL}\n"
+        "    litellm_params:\n"
+        f"      model: openai/{UPSTREAM_MODEL}\n"
+        f"      api_base: http://127.0.0.1:{upstream}/v1\n"
+        "      api_key: dummy\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "  set_verbose: false\n"
+    )
+    env = dict(
+        os.environ,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",  # no fetch of the price list from GitHub
+        LITELLM_TELEMETRY="False",
+        LITELLM_TELEMETRY_DISABLED="true",
+        LITELLM_LOG="ERROR",
+        LITELLM_DONT_SHOW_FEEDBACK_BOX="true",
+        DISABLE_ADMIN_UI="True",
+        DISABLE_SCHEMA_UPDATE="True",
+        NO_DOCS="True",
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        # no key, like weighbridge on loopback: neither side authenticates the caller
+        LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY="true",
+        HOME=str(work),  # it writes caches under the home directory
+    )
+    for var in list(env):
+        if var.endswith("_API_KEY") or var in (
+            "DATABASE_URL",
+            "LITELLM_MASTER_KEY",
+            "REDIS_HOST",
+            "REDIS_URL",
+        ):
+            env.pop(var)
+    port = free_port()
+    log = work / "litellm.log"
+    with log.open("wb") as sink:
+        proc = bench.procs.start(
+            [
+                str(exe),
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--num_workers",
+                "1",
+            ],
+            cores=bench.place.gateway,
+            env=env,
+            cwd=work,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    why = wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, 180)
+    if why:
+        raise RuntimeError(f"LiteLLM did not start: {why}\n{tail(log)}")
+    return f"http://127.0.0.1:{port}/v1/chat/completions", proc
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
+    def get(target: str, c: int) -> dict[str, Any] | None:
+        for run in bench.runs:
+            if run.target == target and run.concurrency == c and run.result["n"]:
+                return run.result
+        return None
+
+    print()
+    print(f"{'target':14} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    if upstream_capacity:
+        r = upstream_capacity
+        print(
+            f"{'upstream raw':14} {64:>4} {r['n']:>8} {0:>6} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{r['rps']:>8.0f}   (raw-socket client: the upstream's capacity)"
+        )
+    for run in bench.runs:
+        r = run.result
+        print(
+            f"{run.target:14} {run.concurrency:>4} {r['n']:>8} {r['errors']:>6} {r['p50_ms']:>8.2f} "
+            f"{r['p99_ms']:>8.2f} {r['rps']:>8.0f}"
+        )
+
+    def added(target: str, c: int, key: str) -> float | None:
+        base, gw = get("direct", c), get(target, c)
+        return gw[key] - base[key] if base and gw else None
+
+    def rps_ratio(target: str, peer: str) -> float | None:
+        a, b = get(target, 64), get(peer, 64)
+        return a["rps"] / b["rps"] if a and b and b["rps"] else None
+
+    def fmt(value: float | None, unit: str) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.2f} ms" if unit == "ms" else f"{value:.2f}x"
+
+    def verdict(value: float | None, ok: bool) -> str:
+        return "" if value is None else ("met" if ok else "MISSED")
+
+    rows: list[tuple[str, float | None, float | None, str, str, str]] = []
+    for c in (1, 16):
+        for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+            wb, ll = added("weighbridge", c, key), added("litellm", c, key)
+            target, met = "", ""
+            if c == 1 and key == "p50_ms":
+                target, met = "<= 1.00 ms", verdict(wb, wb is not None and wb <= 1.0)
+            rows.append((f"added {label} latency, c={c}", wb, ll, "ms", target, met))
+    wb_ratio, ll_ratio = rps_ratio("weighbridge", "direct"), rps_ratio("litellm", "direct")
+    rows.append(
+        (
+            "req/s at c=64 vs direct",
+            wb_ratio,
+            ll_ratio,
+            "x",
+            ">= 0.50x",
+            verdict(wb_ratio, wb_ratio is not None and wb_ratio >= 0.5),
+        )
+    )
+    vs_peer = rps_ratio("weighbridge", "litellm")
+    print()
+    print(f"{'measure':34} {'weighbridge':>12} {'litellm':>12} {'target':>11}  verdict")
+    for name, wb, ll, unit, target, met in rows:
+        print(f"{name:34} {fmt(wb, unit):>12} {fmt(ll, unit):>12} {target:>11}  {met}")
+    print(
+        f"{'weighbridge req/s / LiteLLM, c=64':34} {fmt(vs_peer, 'x'):>12} {'(peer)':>12} {'>= 5.00x':>11}  "
+        f"{verdict(vs_peer, vs_peer is not None and vs_peer >= 5.0)}"
+    )
+    for note in bench.notes:
+        print(f"note: {note}")
+    if bench.profile_text:
+        print()
+        print("where the weighbridge gateway spends its CPU (py-spy, an extra c=64 run):")
+        print(bench.profile_text)
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about a minute: fewer requests per level")
+    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument("--profile", action="store_true", help="then py-spy the weighbridge gateway at c=64")
+    parser.add_argument(
+        "--loadgen",
+        choices=["transport", "client"],
+        default="transport",
+        help="httpx per worker (one keep-alive connection each; default) or one shared AsyncClient pool",
+    )
+    parser.add_argument(
+        "--profile-out", metavar="FILE", help="with --profile: keep py-spy's collapsed stacks"
+    )
+    parser.add_argument(
+        "--weighbridge",
+        default=str(Path(sys.executable).parent / "weighbridge"),
+        help="the command that starts weighbridge ('serve --port N' is appended), to compare a build",
+    )
+    parser.add_argument("--litellm-venv", default=str(HERE / ".venv-litellm"), help="where LiteLLM lives")
+    parser.add_argument("--n1", type=int, help="requests at concurrency 1")
+    parser.add_argument("--n16", type=int, help="requests at concurrency 16")
+    parser.add_argument("--n64", type=int, help="requests at concurrency 64")
+    parser.add_argument("--warmup", type=int, help="warm-up requests per target")
+    parser.add_argument("--max-seconds", type=float, help="time limit of one measurement")
+    parser.add_argument("--warmup-seconds", type=float, help="time limit of one warm-up")
+    # the child processes' roles
+    parser.add_argument("--role", choices=["upstream", "load"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--c", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.role == "upstream":
+        run_upstream(args.port)
+        return
+    if args.role == "load":
+        run_load(args)
+        return
+
+    defaults = (
+        {"n1": 500, "n16": 1500, "n64": 2500, "warmup": 300, "max_seconds": 5.0, "warmup_seconds": 2.0}
+        if args.quick
+        else {
+            "n1": 3000,
+            "n16": 6000,
+            "n64": 10000,
+            "warmup": 1000,
+            "max_seconds": 20.0,
+            "warmup_seconds": 5.0,
+        }
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+    began = time.monotonic()
+    procs = Processes()
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started ignoring it
+    place = placement(not args.no_pin)
+    cores = len(os.sched_getaffinity(0))
+    tmp = Path(tempfile.mkdtemp(prefix="wb-gateway-bench-"))
+    bench = Bench(args, procs, place, tmp)
+    if place.load:
+        os.sched_setaffinity(0, place.load)  # this coordinator mostly waits; keep it off the gateway's core
+    try:
+        print(
+            f"gateway benchmark: {cores} cores ({platform.processor() or platform.machine()}), "
+            f"Python {platform.python_version()}; the load generator, the upstream and the gateway "
+            f"share this machine's CPUs.\n{place.text}.\n"
+            f"Non-streamed chat completions; each level: a warm-up, then up to n requests or "
+            f"{args.max_seconds:.0f} s. Latencies are the load generator's: httpx, HTTP/1.1 keep-alive, "
+            f"{LOADGEN_TEXT[args.loadgen]}.",
+            flush=True,
+        )
+        up_port, _ = start_upstream(bench)
+        capacity = bench.load(None, 64, args.n64 * 2, args.max_seconds, raw_port=up_port)
+        print(f"  upstream raw  c=64  {capacity['rps']:8.0f} req/s (raw-socket client)", flush=True)
+
+        bench.measure("direct", f"http://127.0.0.1:{up_port}/v1/chat/completions")
+
+        before = upstream_stats(up_port)
+        try:
+            url, proc = start_weighbridge(bench, up_port)
+            bench.measure("weighbridge", url, log=tmp / "weighbridge.log")
+            after = upstream_stats(up_port)
+            bench.notes.append(
+                f"weighbridge opened {after['connections'] - before['connections']} upstream connections "
+                f"for {after['requests'] - before['requests']} requests"
+            )
+            if args.profile:
+                bench.profile(url, proc.pid)
+            bench.procs.stop(proc)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            print(f"weighbridge: {exc}", flush=True)
+            bench.notes.append(f"weighbridge not measured: {str(exc).splitlines()[0]}")
+
+        if args.no_litellm:
+            bench.notes.append("LiteLLM skipped (--no-litellm)")
+        else:
+            exe, why = litellm_venv(bench)
+            if exe is None:
+                print(f"LiteLLM: {why}", flush=True)
+                bench.notes.append(f"LiteLLM not measured: {why.splitlines()[0]}")
+            else:
+                try:
+                    print(f"starting LiteLLM {why} proxy...", flush=True)
+                    url, proc = start_litellm(bench, exe, up_port)
+                    before = upstream_stats(up_port)
+                    bench.measure("litellm", url, log=tmp / "litellm" / "litellm.log")
+                    after = upstream_stats(up_port)
+                    bench.notes.append(
+                        f"LiteLLM {why} opened {after['connections'] - before['connections']} upstream "
+                        f"connections for {after['requests'] - before['requests']} requests"
+                    )
+                    bench.procs.stop(proc)
+                except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                    print(f"LiteLLM: {exc}", flush=True)
+                    bench.notes.append(f"LiteLLM not measured: {str(exc).splitlines()[0]}")
+        report(bench, capacity)
+        print(f"\ntook {time.monotonic() - began:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every process this run started", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
