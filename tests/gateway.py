@@ -36,6 +36,8 @@ def running_gateway(home: Path, *, master_key: str | None = None, config: str | 
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def wait_until_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:

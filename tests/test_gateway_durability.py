@@ -56,6 +56,8 @@ def test_kill_9_loses_no_answered_request(home: Path) -> None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
+    assert proc.stderr is not None
+    proc.stderr.close()
     stop.set()
     for w in workers:
         w.join(timeout=30)
