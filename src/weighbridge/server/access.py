@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from weighbridge.server.errors import HTTPFailure, Refused
@@ -83,11 +84,13 @@ class Access:
                 )
             window.append(now)
 
-    def reserve(self, caller: Caller, worst_usd: float) -> float:
-        """Hold the request's worst-case cost against the key's budget; returns what was held."""
+    def reserve(self, caller: Caller, worst_case: Callable[[], float]) -> float:
+        """Hold the request's worst-case cost against the key's budget; returns what was held.
+        The estimate is only worked out for a key that has a budget."""
         key = caller.key
         if key is None or key.budget_usd is None:
             return 0.0
+        worst_usd = worst_case()
         with self._store.connection() as db:
             held = store_keys.reserve(db, key.name, worst_usd)
         if not held:

@@ -145,7 +145,7 @@ class Gateway:
         async def handle(request: Request, caller: Caller) -> Response:
             body, chat = wire.parse(await read_json(request))
             self.access.admit(caller, chat.model)
-            held = self.access.reserve(caller, self.client.max_cost_usd(chat))
+            held = self.access.reserve(caller, lambda: self.client.max_cost_usd(chat))
             try:
                 if not getattr(body, "stream", False):
                     response = await self.client.asend(chat, source="gateway", key_name=caller.name)
