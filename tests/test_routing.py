@@ -14,10 +14,10 @@ from tests.replay_server import ReplayServer, sse
 from tests.test_openai_wire import COMPLETION, STREAM
 from weighbridge.client import Client
 from weighbridge.config import load_settings
-from weighbridge.errors import ProviderError, StreamInterruptedError
+from weighbridge.errors import NoRouteError, ProviderError, StreamInterruptedError
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.routing.breaker import Breakers
-from weighbridge.routing.plan import NoRouteError, plan
+from weighbridge.routing.plan import plan
 from weighbridge.routing.routes import Route
 
 SERVER_ERROR = {"error": {"message": "The server had an error", "type": "server_error"}}
@@ -194,3 +194,18 @@ def test_breaker_stops_calling_a_dead_target(
         assert client.chat("hi", model="resilient").model == "second"
     assert len(first.requests) == 4  # two requests' attempts, then the circuit opened
     assert client.breakers.state("one/m1") == "open"
+
+
+def test_a_probe_in_flight_sends_others_to_the_next_target(
+    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
+) -> None:
+    first, second = upstreams
+    client.breakers.threshold, client.breakers.cooldown_s = 1, 0.01
+    client.breakers.failure("one/m1")
+    time.sleep(0.02)
+    assert client.breakers.allow("one/m1")  # another request holds the half-open probe
+    second.reply_json(COMPLETION)
+    response = client.chat("hi", model="resilient")
+    assert response.model == "second" and first.requests == []
+    [record] = client.store.recent(5)  # nothing was sent to the first target, so nothing logged
+    assert record.model == "second" and record.route == "resilient"

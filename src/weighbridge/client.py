@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from weighbridge.call import Call, scrubbed
 from weighbridge.config import Settings, load_settings
-from weighbridge.errors import InvalidRequestError, WeighbridgeError
+from weighbridge.errors import InvalidRequestError, NoRouteError, WeighbridgeError
 from weighbridge.providers import retry
 from weighbridge.providers.base import Provider, provider_factory
 from weighbridge.routing.breaker import Breakers
@@ -154,7 +154,7 @@ class Client:
 
     def _claim(self, call: Call) -> None:
         """A routed call to a target whose circuit is half-open must win the one probe."""
-        from weighbridge.routing.plan import NoRouteError, breaker_key
+        from weighbridge.routing.plan import breaker_key
 
         if call.route is not None and not self.breakers.allow(breaker_key(call.target)):
             raise NoRouteError(f"{call.target.model_id}: circuit open after repeated failures")

@@ -11,6 +11,7 @@ reach a user.
     ├── MissingKeyError         the provider's API key variable is unset
     ├── InvalidRequestError     request parameters rejected before anything is sent
     ├── ModelLoadError          a local weight file is missing, unreadable or not a valid GGUF
+    ├── NoRouteError            no target of a route can take the request now (each says why)
     └── ProviderError           the provider answered with an error, or could not be reached
         └── StreamInterruptedError   a stream broke after output had started (never retried)
 
@@ -71,6 +72,10 @@ class InvalidRequestError(WeighbridgeError):
 
 class ModelLoadError(WeighbridgeError):
     """A local model's weight file cannot be loaded."""
+
+
+class NoRouteError(WeighbridgeError):
+    """No target of a route can take this request now; the message lists why, per target."""
 
 
 class ProviderError(WeighbridgeError):

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from weighbridge.config import Settings
-from weighbridge.errors import WeighbridgeError
+from weighbridge.errors import NoRouteError, WeighbridgeError
 from weighbridge.routing.breaker import Breakers
 from weighbridge.routing.routes import Route
 from weighbridge.targets import Target, resolve
@@ -17,10 +17,6 @@ class Choice:
     target: Target
     reason: str
     redact: bool = False
-
-
-class NoRouteError(WeighbridgeError):
-    """No target of a route can take this request now; the message lists why, per target."""
 
 
 def breaker_key(target: Target) -> str:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from weighbridge.errors import MissingKeyError, ModelLoadError, ProviderError, WeighbridgeError
+from weighbridge.errors import MissingKeyError, ModelLoadError, NoRouteError, ProviderError, WeighbridgeError
 
 FailureClass = Literal["rate_limited", "overloaded", "server_error", "timeout", "connect", "unavailable"]
 ALL_FAILURES: list[FailureClass] = [
@@ -50,7 +50,7 @@ class Route(BaseModel):
 def failure_class(error: WeighbridgeError) -> FailureClass | None:
     """The class of a failure that another target might not have; None for the caller's own
     mistakes, which every target would refuse alike."""
-    if isinstance(error, (MissingKeyError, ModelLoadError)):
+    if isinstance(error, (MissingKeyError, ModelLoadError, NoRouteError)):
         return "unavailable"
     if not isinstance(error, ProviderError):
         return None

@@ -17,6 +17,7 @@ from weighbridge.errors import (
     InvalidRequestError,
     MissingKeyError,
     ModelLoadError,
+    NoRouteError,
     ProviderError,
     UnknownModelError,
     WeighbridgeError,
@@ -90,7 +91,7 @@ def failure_for(exc: WeighbridgeError) -> HTTPFailure:
         return HTTPFailure(400, exc.message, code="invalid_request")
     if isinstance(exc, MissingKeyError):
         return HTTPFailure(503, f"{exc.message} (on the gateway's host)", code="model_unavailable")
-    if isinstance(exc, ModelLoadError):
+    if isinstance(exc, (ModelLoadError, NoRouteError)):
         return HTTPFailure(503, exc.message, code="model_unavailable")
     if isinstance(exc, ProviderError):
         return _upstream(exc)
