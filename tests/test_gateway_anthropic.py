@@ -170,25 +170,25 @@ def test_master_key_is_required_when_set(home: Path) -> None:
 
 
 @pytest.fixture
-def upstream(home: Path) -> Iterator[tuple[ReplayServer, str]]:
-    with ReplayServer() as replay:
-        config = f"""
+def fronted(home: Path, upstream: ReplayServer) -> Iterator[tuple[ReplayServer, str]]:
+    """The shared replay upstream, speaking Anthropic, with a gateway in front of it."""
+    config = f"""
 [providers.replayed]
 type = "anthropic"
-base_url = "{replay.url}"
+base_url = "{upstream.url}"
 
 [models.claude-replay]
 provider = "replayed"
 model = "claude-sonnet-4-5-20250929"
 """
-        with running_gateway(home, config=config) as base:
-            yield replay, base
+    with running_gateway(home, config=config) as base:
+        yield upstream, base
 
 
 def test_tool_conversation_reaches_an_anthropic_upstream_as_sent(
-    upstream: tuple[ReplayServer, str],
+    fronted: tuple[ReplayServer, str],
 ) -> None:
-    replay, base = upstream
+    replay, base = fronted
     replay.reply_sse([sse(*TOOL_STREAM)])
     sdk = anthropic.Anthropic(base_url=base, api_key="x", max_retries=0)
     with sdk.messages.stream(
@@ -209,9 +209,9 @@ def test_tool_conversation_reaches_an_anthropic_upstream_as_sent(
 
 
 def test_cut_mid_stream_ends_with_an_error_event_and_no_message_stop(
-    upstream: tuple[ReplayServer, str],
+    fronted: tuple[ReplayServer, str],
 ) -> None:
-    replay, base = upstream
+    replay, base = fronted
     replay.reply_cut([sse(*TOOL_STREAM[:5])])  # "Okay", ",": then the connection closes
     body = {"model": "claude-replay", "max_tokens": 64, "messages": FRANCE, "stream": True}
     with httpx.stream("POST", base + "/v1/messages", json=body, timeout=30) as reply:
