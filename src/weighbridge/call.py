@@ -9,26 +9,42 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from weighbridge.config import Settings
 from weighbridge.errors import ProviderError, WeighbridgeError
 from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.targets import Target
-from weighbridge.types import ChatRequest, ChatResponse, Completion
+from weighbridge.types import (
+    ChatRequest,
+    ChatResponse,
+    Completion,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    TextRequest,
+    TextResponse,
+    Usage,
+)
 from weighbridge.weights import weight_sha256
 
 if TYPE_CHECKING:
     from weighbridge.privacy import Guard, Vault
 
 
-class Call:
+Asked = ChatRequest | TextRequest | EmbeddingRequest
+Answer = ChatResponse | TextResponse | EmbeddingResponse
+
+
+R = TypeVar("R", bound=Asked)
+
+
+class Call(Generic[R]):
     """One request on its way: what was asked, where it goes, and the clock."""
 
     def __init__(
         self,
-        request: ChatRequest,
+        request: R,
         target: Target,
         settings: Settings,
         source: str,
@@ -37,7 +53,7 @@ class Call:
         route: tuple[str, Route, str] | None = None,
         vault: Vault | None = None,
     ) -> None:
-        self.request = request
+        self.request: R = request
         self.source = source
         self.key_name = key_name
         self.target = target
@@ -51,9 +67,9 @@ class Call:
         self.started = time.perf_counter()
         self.weight_sha256: str | None = None
 
-    def outgoing(self, guard: Guard | None) -> ChatRequest:
+    def outgoing(self, guard: Guard | None) -> R:
         """The request as the provider sees it: redacted when the route says so."""
-        if self.vault is None or guard is None:
+        if self.vault is None or guard is None or not isinstance(self.request, ChatRequest):
             return self.request
         vault = self.vault
         messages = [
@@ -62,7 +78,7 @@ class Call:
             else m
             for m in self.request.messages
         ]
-        return self.request.model_copy(update={"messages": messages})
+        return cast("R", self.request.model_copy(update={"messages": messages}))
 
     def falls_back_on(self, error: WeighbridgeError) -> bool:
         return self.route is not None and self.route[1].falls_back_on(error)
@@ -77,35 +93,38 @@ class Call:
             self.started = time.perf_counter()
 
     def response(self, completion: Completion, *, ttft_s: float | None, settings: Settings) -> ChatResponse:
+        return ChatResponse(**completion.model_dump(), **self.metered(completion.usage, ttft_s, settings))
+
+    def metered(self, usage: Usage, ttft_s: float | None, settings: Settings) -> dict[str, Any]:
+        """What weighbridge adds to any answer: identity, clock, price, weights, route."""
         from weighbridge.costs import cost_usd
 
         latency = time.perf_counter() - self.started
         cost, basis = cost_usd(
             self.target.entry,
-            completion.usage,
+            usage,
             latency_s=latency,
             runs_locally=self.target.runs_locally,
             self_hosting=settings.catalog.self_hosting,
         )
-        return ChatResponse(
-            **completion.model_dump(),
-            id=self.id,
-            model=self.target.model_id,
-            provider=self.target.provider_name,
-            latency_s=latency,
-            ttft_s=ttft_s,
-            cost_usd=cost,
-            cost_basis=basis,
-            weight_sha256=self.weight_sha256,
-            route=self.route[0] if self.route else None,
-            route_reason=self.route[2] if self.route else None,
-        )
+        return {
+            "id": self.id,
+            "model": self.target.model_id,
+            "provider": self.target.provider_name,
+            "latency_s": latency,
+            "ttft_s": ttft_s,
+            "cost_usd": cost,
+            "cost_basis": basis,
+            "weight_sha256": self.weight_sha256,
+            "route": self.route[0] if self.route else None,
+            "route_reason": self.route[2] if self.route else None,
+        }
 
     def record(
         self,
         status: str,
         *,
-        response: ChatResponse | None = None,
+        response: Answer | None = None,
         error: WeighbridgeError | None = None,
     ) -> InferenceRecord:
         asked = self.request.model_dump_json(exclude_none=True, exclude={"model"})
@@ -129,14 +148,18 @@ class Call:
             ttft_ms=response.ttft_s * 1000 if response and response.ttft_s is not None else None,
             cost_usd=response.cost_usd if response else None,
             cost_basis=response.cost_basis if response else None,
-            finish_reason=response.finish_reason if response else None,
+            finish_reason=getattr(response, "finish_reason", None),
             error=error.message if error else None,
             request=_retained(asked, self.retention),
             response=_retained(answered, self.retention),
         )
 
 
-def _answer_text(response: ChatResponse) -> str:
+def _answer_text(response: Answer) -> str:
+    if isinstance(response, EmbeddingResponse):  # vectors are data, not a text worth keeping
+        return f"{len(response.vectors)} vectors of {len(response.vectors[0]) if response.vectors else 0}"
+    if isinstance(response, TextResponse):
+        return response.text
     if not response.tool_calls:
         return response.content
     return json.dumps({"content": response.content, "tool_calls": [c.openai() for c in response.tool_calls]})
@@ -148,6 +171,9 @@ def _retained(text: str | None, retention: str) -> str | None:
     if retention == "hash":
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     return text
+
+
+ChatCall = Call[ChatRequest]
 
 
 def scrubbed(exc: WeighbridgeError, target: Target) -> WeighbridgeError:

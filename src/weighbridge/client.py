@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from weighbridge.call import Call, scrubbed
+from weighbridge.call import Answer, Asked, Call, ChatCall, scrubbed
 from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, NoRouteError, WeighbridgeError
 from weighbridge.providers import retry
@@ -30,7 +30,11 @@ from weighbridge.targets import Target, resolve
 from weighbridge.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Message,
+    TextRequest,
+    TextResponse,
     validation_message,
 )
 
@@ -97,7 +101,7 @@ class Client:
                     raise
         raise AssertionError("unreachable: the last call returns or raises")
 
-    async def _send(self, call: Call) -> ChatResponse:
+    async def _send(self, call: ChatCall) -> ChatResponse:
         """One attempt at one target, retried by the policy, measured, logged."""
         provider = self._provider(call.target)
         self._claim(call)
@@ -123,7 +127,71 @@ class Client:
         """The streamed answer to a request already built."""
         return AsyncStream(self, self.calls(request, source, key_name))
 
-    def calls(self, request: ChatRequest, source: str | None, key_name: str | None) -> list[Call]:
+    async def acomplete_text(
+        self, request: TextRequest, *, source: str | None = None, key_name: str | None = None
+    ) -> TextResponse:
+        """A raw-text completion; with ``echo`` and ``logprobs`` it scores the prompt itself."""
+        call, completion = await self._direct(request, source, key_name, "complete_text", "text completions")
+        response = TextResponse(
+            **completion.model_dump(), **call.metered(completion.usage, None, self.settings)
+        )
+        self._log(call, response, "ok")
+        return response
+
+    async def aembed(
+        self, request: EmbeddingRequest, *, source: str | None = None, key_name: str | None = None
+    ) -> EmbeddingResponse:
+        """One vector per input."""
+        call, embeddings = await self._direct(request, source, key_name, "embed", "embeddings")
+        response = EmbeddingResponse(
+            **embeddings.model_dump(), **call.metered(embeddings.usage, None, self.settings)
+        )
+        self._log(call, response, "ok")
+        return response
+
+    async def atokenizer(self, model: str | None, op: str, *args: Any) -> Any:
+        """Tokenizer work on ``model``'s own tokenizer: ``tokenize(text, add_special)``,
+        ``detokenize(tokens)`` or ``tokenizer_info()``. Not an inference, so not logged."""
+        target = resolve(self.settings, model or self.settings.default_model)
+        method = getattr(self._provider(target), op, None)
+        if method is None:
+            raise InvalidRequestError(
+                f"{target.model_id} ({target.provider.type} provider) does not offer its tokenizer"
+            )
+        return await method(target, *args)
+
+    async def _direct(
+        self,
+        request: TextRequest | EmbeddingRequest,
+        source: str | None,
+        key_name: str | None,
+        op: str,
+        what: str,
+    ) -> tuple[Call[Any], Any]:
+        """Send a request that is not a chat to its model's provider, if the provider offers it.
+
+        Routes, privacy rules and fallbacks are defined over chats, so these take a model name.
+        """
+        if request.model in self.settings.routes:
+            raise InvalidRequestError(
+                f"'{request.model}' is a route; routes serve chats: name a model for {what}"
+            )
+        target = resolve(self.settings, request.model)
+        method = getattr(self._provider(target), op, None)
+        if method is None:
+            raise InvalidRequestError(
+                f"{target.model_id} ({target.provider.type} provider) does not offer {what}"
+            )
+        call: Call[Any] = Call(request, target, self.settings, source or self.source, key_name)
+        await call.hash_weights(self.store)
+        try:
+            result = await retry.call(lambda: method(target, request), self.retry_policy)
+        except WeighbridgeError as exc:
+            self._log_failure(call, scrubbed(exc, target), "error")
+            raise scrubbed(exc, target) from None
+        return call, result
+
+    def calls(self, request: ChatRequest, source: str | None, key_name: str | None) -> list[ChatCall]:
         """The attempts a request makes: one for a model, a planned sequence for a route."""
         route = self.settings.routes.get(request.model)
         if route is None:
@@ -152,14 +220,14 @@ class Client:
             self._guard = Guard(patterns=settings.privacy_patterns, terms=settings.privacy_terms)
         return self._guard
 
-    def _claim(self, call: Call) -> None:
+    def _claim(self, call: ChatCall) -> None:
         """A routed call to a target whose circuit is half-open must win the one probe."""
         from weighbridge.routing.plan import breaker_key
 
         if call.route is not None and not self.breakers.allow(breaker_key(call.target)):
             raise NoRouteError(f"{call.target.model_id}: circuit open after repeated failures")
 
-    def _settle_breaker(self, call: Call, error: WeighbridgeError | None) -> None:
+    def _settle_breaker(self, call: ChatCall, error: WeighbridgeError | None) -> None:
         from weighbridge.routing.plan import breaker_key
         from weighbridge.routing.routes import failure_class
 
@@ -169,20 +237,27 @@ class Client:
         elif failure_class(error) is not None:
             self.breakers.failure(key)
 
-    def max_cost_usd(self, request: ChatRequest) -> float:
+    def max_cost_usd(self, request: Asked) -> float:
         """The most ``request`` can cost, known before it is sent (for budget reservations)."""
         from weighbridge.costs import worst_case_usd
 
-        chars = sum(len(m.text()) for m in request.messages)
+        if isinstance(request, ChatRequest):
+            chars = sum(len(m.text()) for m in request.messages)
+            # a route may end on any of its targets
+            sent = [(c.target, c.request.max_tokens) for c in self.calls(request, None, None)]
+        else:
+            chars = _prompt_chars(request)
+            max_tokens = request.max_tokens if isinstance(request, TextRequest) else 0
+            sent = [(resolve(self.settings, request.model), max_tokens)]
         worst = 0.0
-        for call in self.calls(request, None, None):  # a route may end on any of its targets
-            entry = call.target.entry
-            max_tokens = call.request.max_tokens or entry.max_output_tokens or entry.context_tokens or 4096
+        for target, asked_tokens in sent:
+            entry = target.entry
+            max_tokens = entry.max_output_tokens or entry.context_tokens or 4096
             cost = worst_case_usd(
                 entry,
                 chars,
-                max_tokens,
-                runs_locally=call.target.runs_locally,
+                max_tokens if asked_tokens is None else asked_tokens,
+                runs_locally=target.runs_locally,
                 self_hosting=self.settings.catalog.self_hosting,
             )
             worst = max(worst, cost)
@@ -195,6 +270,12 @@ class Client:
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream:
         return Stream(self._blocking(), self.astream(messages, model=model, **params))
+
+    def complete_text(self, request: TextRequest) -> TextResponse:
+        return self._blocking().call(lambda: self.acomplete_text(request))
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        return self._blocking().call(lambda: self.aembed(request))
 
     def close(self) -> None:
         """Close the HTTP connections this client opened on its own loop, and the store."""
@@ -228,7 +309,7 @@ class Client:
         target: Target | None = None,
         route: tuple[str, Route, str] | None = None,
         vault: Vault | None = None,
-    ) -> Call:
+    ) -> ChatCall:
         """Resolve the target and fill in what the model's entry supplies by default."""
         target = target or resolve(self.settings, request.model)
         if target.entry.defaults is not None:
@@ -255,11 +336,11 @@ class Client:
             state.providers[target.provider_name] = provider
         return provider
 
-    def _log(self, call: Call, response: ChatResponse, status: str) -> None:
+    def _log(self, call: Call[Any], response: Answer, status: str) -> None:
         self._record(call.record(status, response=response), None)
 
     def _log_failure(
-        self, call: Call, error: WeighbridgeError, status: str, partial: ChatResponse | None = None
+        self, call: Call[Any], error: WeighbridgeError, status: str, partial: ChatResponse | None = None
     ) -> None:
         self._record(call.record(status, response=partial, error=error), error)
 
@@ -311,6 +392,14 @@ class _LoopThread:
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _prompt_chars(request: TextRequest | EmbeddingRequest) -> int:
+    """Characters to price a prompt by; token ids count as the fewest characters a token has."""
+    from weighbridge.costs import CHARS_PER_TOKEN_FLOOR
+
+    prompts = [request.prompt] if isinstance(request, TextRequest) else request.input
+    return sum(len(p) if isinstance(p, str) else len(p) * CHARS_PER_TOKEN_FLOOR for p in prompts)
 
 
 def _new_vault() -> Vault:

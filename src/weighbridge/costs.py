@@ -12,7 +12,7 @@ from weighbridge.types import Usage
 
 #: Conservative guesses for a reservation made before the answer exists: fewer characters
 #: per token than any tokenizer averages, and a slow local machine.
-_CHARS_PER_TOKEN_FLOOR = 3
+CHARS_PER_TOKEN_FLOOR = 3
 _LOCAL_TOKENS_PER_S_FLOOR = 20
 
 
@@ -25,7 +25,7 @@ def worst_case_usd(
     self_hosting: SelfHosting | None,
 ) -> float:
     """The most a request can cost, before it is sent: what a budget must hold back for it."""
-    prompt_tokens = prompt_chars // _CHARS_PER_TOKEN_FLOOR + 1
+    prompt_tokens = prompt_chars // CHARS_PER_TOKEN_FLOOR + 1
     usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=max_tokens)
     seconds = (prompt_tokens + max_tokens) / _LOCAL_TOKENS_PER_S_FLOOR
     cost, _ = cost_usd(entry, usage, latency_s=seconds, runs_locally=runs_locally, self_hosting=self_hosting)

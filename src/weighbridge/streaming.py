@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from weighbridge.call import Call, cancelled, scrubbed
+from weighbridge.call import ChatCall, cancelled, scrubbed
 from weighbridge.errors import WeighbridgeError
 from weighbridge.providers import retry
 from weighbridge.types import ChatResponse, Completion, StreamChunk, ToolCall, Usage
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class AsyncStream:
     """Chunks as they come. After the last, ``response`` is the whole answer, logged."""
 
-    def __init__(self, client: Client, calls: list[Call]) -> None:
+    def __init__(self, client: Client, calls: list[ChatCall]) -> None:
         self._client = client
         self._calls = calls
         self._call = calls[0]
@@ -74,7 +74,7 @@ class AsyncStream:
                 if assembler.started or call is self._calls[-1] or not call.falls_back_on(exc):
                     raise
 
-    async def _attempt(self, call: Call, assembler: Assembler) -> AsyncGenerator[StreamChunk, None]:
+    async def _attempt(self, call: ChatCall, assembler: Assembler) -> AsyncGenerator[StreamChunk, None]:
         client = self._client
         provider = client._provider(call.target)
         client._claim(call)

@@ -141,8 +141,8 @@ class Completion(BaseModel):
     upstream_model: str | None = None
 
 
-class ChatResponse(Completion):
-    """A completion with what weighbridge measured and logged around it."""
+class Metered(BaseModel):
+    """What weighbridge measured and logged around any answer: chat, text or embeddings."""
 
     id: str
     model: str
@@ -156,6 +156,10 @@ class ChatResponse(Completion):
     route: str | None = None
     route_reason: str | None = None
 
+
+class ChatResponse(Completion, Metered):
+    """A chat completion with what weighbridge measured around it."""
+
     @property
     def tokens_per_s(self) -> float | None:
         """Decode speed: completion tokens over the time after the first token."""
@@ -163,6 +167,86 @@ class ChatResponse(Completion):
         if self.usage.completion_tokens < 2 or decode <= 0:
             return None
         return (self.usage.completion_tokens - 1) / decode
+
+
+class TextRequest(BaseModel):
+    """A raw-text completion (OpenAI's legacy ``/v1/completions``): no chat template, and
+    optionally the log-probabilities of the prompt's own tokens (``echo`` with ``logprobs``),
+    which is how log-likelihood evaluations score multiple-choice answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    #: Text, or token ids of the model's own tokenizer (what evaluation harnesses send).
+    prompt: str | list[int] = Field(min_length=1)
+    max_tokens: int = Field(default=16, ge=0)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    #: How many most likely alternatives to report per token (OpenAI allows up to 5).
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    echo: bool = False
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class TokenLogprobs(BaseModel):
+    """Per-token log-probabilities in OpenAI's completions shape; the first token of an
+    echoed prompt has none (nothing precedes it)."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float] | None]
+    text_offset: list[int]
+
+
+class TextCompletion(BaseModel):
+    """What a provider returns for a text completion."""
+
+    text: str = ""
+    logprobs: TokenLogprobs | None = None
+    finish_reason: FinishReason | None = None
+    usage: Usage = Field(default_factory=Usage)
+    upstream_model: str | None = None
+
+
+class TextResponse(TextCompletion, Metered):
+    """A text completion with what weighbridge measured around it."""
+
+
+class EmbeddingRequest(BaseModel):
+    """Texts (or token-id lists) to turn into vectors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    input: list[str] | list[list[int]] = Field(min_length=1)
+    dimensions: int | None = Field(default=None, ge=1)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_as_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+            return [value]
+        return value
+
+
+class Embeddings(BaseModel):
+    """One vector per input, in input order."""
+
+    vectors: list[list[float]]
+    usage: Usage = Field(default_factory=Usage)
+    upstream_model: str | None = None
+
+
+class EmbeddingResponse(Embeddings, Metered):
+    """Embeddings with what weighbridge measured around them."""
 
 
 def validation_message(exc: ValidationError) -> str:

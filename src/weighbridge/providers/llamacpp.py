@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,19 +27,35 @@ from weighbridge.errors import (
     ProviderError,
     WeighbridgeError,
 )
-from weighbridge.providers import chat_template
+from weighbridge.providers import chat_template, llamacpp_text
 from weighbridge.providers.gguf_meta import read_metadata
 from weighbridge.targets import Target
-from weighbridge.types import ChatRequest, Completion, FinishReason, StreamChunk, Usage
+from weighbridge.types import (
+    ChatRequest,
+    Completion,
+    EmbeddingRequest,
+    Embeddings,
+    FinishReason,
+    StreamChunk,
+    TextCompletion,
+    TextRequest,
+    Usage,
+)
 
-Item = StreamChunk | Completion | BaseException
+A = TypeVar("A")
 _DONE = object()
 MAX_DEFAULT_CONTEXT = 8192
+#: Scoring keeps every position's logits (n_ctx x vocabulary floats): a smaller context.
+MAX_SCORING_CONTEXT = 4096
+
+
+#: Work on the model's chat instance that is not an inference (tokenizing, say).
+Task = Callable[[Any], object]
 
 
 @dataclass
 class _Job:
-    request: ChatRequest
+    request: ChatRequest | TextRequest | EmbeddingRequest | Task
     stream: bool
     emit: Callable[[object], object]
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -82,7 +98,8 @@ class _Worker:
     def __init__(self, path: Path, n_threads: int) -> None:
         self.path = path
         self._n_threads = n_threads
-        self._llama: Any = None
+        #: One ``Llama`` per use: "chat", "scoring" (all logits kept), "embedding".
+        self._llamas: dict[str, Any] = {}
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         threading.Thread(target=self._run, name=f"llamacpp:{path.name}", daemon=True).start()
 
@@ -96,25 +113,39 @@ class _Worker:
                 job.emit(_DONE)
                 continue
             try:
-                self._generate(self._load(), job)
+                request = job.request
+                if isinstance(request, ChatRequest):
+                    self._generate(self._load("chat"), job)
+                elif isinstance(request, TextRequest):
+                    use = "chat" if request.logprobs is None else "scoring"
+                    job.emit(llamacpp_text.complete_text(self._load(use), request))
+                elif isinstance(request, EmbeddingRequest):
+                    job.emit(llamacpp_text.embed(self._load("embedding"), request))
+                else:
+                    job.emit(request(self._load("chat")))
             except WeighbridgeError as exc:
                 job.emit(exc)
             except Exception as exc:  # llama.cpp raises bare exceptions; keep the worker alive
                 job.emit(ProviderError("llamacpp", f"{type(exc).__name__}: {exc}"))
             job.emit(_DONE)
 
-    def _load(self) -> Any:
-        if self._llama is not None:
-            return self._llama
+    def _load(self, use: str) -> Any:
+        if use in self._llamas:
+            return self._llamas[use]
         meta = read_metadata(self.path)
-        from llama_cpp import Llama
+        from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 
         arch = meta.get("general.architecture", "llama")
         n_ctx = min(int(meta.get(f"{arch}.context_length") or MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
+        extra: dict[str, Any] = {
+            "chat": {},
+            "scoring": {"logits_all": True, "n_ctx": min(n_ctx, MAX_SCORING_CONTEXT)},
+            "embedding": {"embedding": True, "pooling_type": LLAMA_POOLING_TYPE_MEAN},
+        }[use]
         try:
-            self._llama = Llama(
+            llama = Llama(
                 model_path=str(self.path),
-                n_ctx=n_ctx,
+                **{"n_ctx": n_ctx, **extra},
                 n_threads=self._n_threads,
                 n_threads_batch=self._n_threads,
                 verbose=False,
@@ -124,10 +155,12 @@ class _Worker:
                 f"cannot load {self.path}: llama.cpp rejected it ({exc}); "
                 "the file may be truncated or corrupt"
             ) from None
-        return self._llama
+        self._llamas[use] = llama
+        return llama
 
     def _generate(self, llama: Any, job: _Job) -> None:
         request = job.request
+        assert isinstance(request, ChatRequest)
         prompt_tokens = _prompt_tokens(llama, request)
         room = llama.n_ctx() - len(prompt_tokens)
         if room < 1:
@@ -244,19 +277,41 @@ class LlamaCppProvider:
         del http  # runs in-process; nothing to send
 
     async def complete(self, target: Target, request: ChatRequest) -> Completion:
-        async for item in self._run(target, request, stream=False):
-            if isinstance(item, Completion):
-                return item
-        raise ProviderError("llamacpp", "the model produced no answer")
+        return await self._one(target, request, Completion)
 
     async def stream(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         async for item in self._run(target, request, stream=True):
             if isinstance(item, StreamChunk):
                 yield item
 
+    async def complete_text(self, target: Target, request: TextRequest) -> TextCompletion:
+        return await self._one(target, request, TextCompletion)
+
+    async def embed(self, target: Target, request: EmbeddingRequest) -> Embeddings:
+        return await self._one(target, request, Embeddings)
+
+    async def tokenize(self, target: Target, text: str, add_special: bool) -> list[int]:
+        return await self._one(
+            target, lambda llama: llamacpp_text.tokenize(llama, text, add_special=add_special), list
+        )
+
+    async def detokenize(self, target: Target, tokens: list[int]) -> str:
+        return await self._one(target, lambda llama: llamacpp_text.detokenize(llama, tokens), str)
+
+    async def tokenizer_info(self, target: Target) -> dict[str, Any]:
+        return await self._one(target, llamacpp_text.tokenizer_info, dict)
+
+    async def _one(
+        self, target: Target, request: ChatRequest | TextRequest | EmbeddingRequest | Task, kind: type[A]
+    ) -> A:
+        async for item in self._run(target, request, stream=False):
+            if isinstance(item, kind):
+                return item
+        raise ProviderError("llamacpp", "the model produced no answer")
+
     async def _run(
-        self, target: Target, request: ChatRequest, *, stream: bool
-    ) -> AsyncIterator[StreamChunk | Completion]:
+        self, target: Target, request: ChatRequest | TextRequest | EmbeddingRequest | Task, *, stream: bool
+    ) -> AsyncIterator[object]:
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[object] = asyncio.Queue()
         job = _Job(request, stream, lambda item: _deliver(loop, inbox, item, job))
@@ -265,7 +320,6 @@ class LlamaCppProvider:
             while (item := await inbox.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
-                assert isinstance(item, (StreamChunk, Completion))
                 yield item
         finally:
             job.cancelled.set()

@@ -19,8 +19,13 @@ from weighbridge.targets import Target
 from weighbridge.types import (
     ChatRequest,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     FinishReason,
     StreamChunk,
+    TextCompletion,
+    TextRequest,
+    TokenLogprobs,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -108,6 +113,37 @@ def chunk_from_event(data: dict[str, Any]) -> StreamChunk | None:
     )
 
 
+def text_request_body(request: TextRequest, upstream: str) -> dict[str, Any]:
+    body = request.model_dump(exclude_none=True, exclude={"model", "echo"})
+    if request.echo:
+        body["echo"] = True
+    return {"model": upstream, **body}
+
+
+def text_completion_from_body(data: dict[str, Any]) -> TextCompletion:
+    choices = data.get("choices") or []
+    if not choices:
+        raise ProviderError("upstream", "answered with no choices")
+    choice = choices[0]
+    logprobs = choice.get("logprobs")
+    return TextCompletion(
+        text=choice.get("text") or "",
+        logprobs=TokenLogprobs.model_validate(logprobs) if logprobs else None,
+        finish_reason=_FINISH.get(choice.get("finish_reason") or ""),
+        usage=usage_from_body(data.get("usage")) or Usage(),
+        upstream_model=data.get("model"),
+    )
+
+
+def embeddings_from_body(data: dict[str, Any]) -> Embeddings:
+    items = sorted(data.get("data") or [], key=lambda item: item.get("index", 0))
+    return Embeddings(
+        vectors=[item["embedding"] for item in items],
+        usage=usage_from_body(data.get("usage")) or Usage(),
+        upstream_model=data.get("model"),
+    )
+
+
 def usage_from_body(usage: dict[str, Any] | None) -> Usage | None:
     if not usage:
         return None
@@ -121,22 +157,34 @@ class OpenAIProvider:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
-    def _call(self, target: Target) -> tuple[str, dict[str, str]]:
+    def _call(self, target: Target, path: str = "/chat/completions") -> tuple[str, dict[str, str]]:
         assert target.provider.base_url is not None
         headers = dict(target.provider.headers)
         if target.api_key:
             headers["Authorization"] = f"Bearer {target.api_key}"
-        return target.provider.base_url.rstrip("/") + "/chat/completions", headers
+        return target.provider.base_url.rstrip("/") + path, headers
+
+    async def _post(self, target: Target, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url, headers = self._call(target, path)
+        return await post_json(
+            self._http, target.provider_name, url, body, headers=headers, timeout=target.provider.timeout_s
+        )
 
     async def complete(self, target: Target, request: ChatRequest) -> Completion:
-        url, headers = self._call(target)
         body = request_body(
             request, target.upstream, stream=False, max_tokens_field=target.provider.max_tokens_field
         )
-        data = await post_json(
-            self._http, target.provider_name, url, body, headers=headers, timeout=target.provider.timeout_s
-        )
-        return completion_from_body(data)
+        return completion_from_body(await self._post(target, "/chat/completions", body))
+
+    async def complete_text(self, target: Target, request: TextRequest) -> TextCompletion:
+        body = text_request_body(request, target.upstream)
+        return text_completion_from_body(await self._post(target, "/completions", body))
+
+    async def embed(self, target: Target, request: EmbeddingRequest) -> Embeddings:
+        body: dict[str, Any] = {"model": target.upstream, "input": request.input, "encoding_format": "float"}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        return embeddings_from_body(await self._post(target, "/embeddings", body))
 
     async def stream(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         url, headers = self._call(target)

@@ -18,13 +18,13 @@ from starlette.routing import Route
 
 from weighbridge.client import Client
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
-from weighbridge.server import anthropic_wire, openai_wire
+from weighbridge.server import anthropic_wire, openai_wire, text_wire
 from weighbridge.server.access import Access, Caller
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
 from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability
-from weighbridge.types import ChatRequest, ChatResponse, StreamChunk
+from weighbridge.types import ChatRequest, ChatResponse, Metered, StreamChunk
 
 #: Request bodies above this are refused with 413 before they are read whole.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -101,6 +101,11 @@ class Gateway:
                 Route("/v1/models", self.guard("openai", self.models), methods=["GET"]),
                 Route("/v1/chat/completions", self.guard("openai", self.chat(OPENAI)), methods=["POST"]),
                 Route("/v1/messages", self.guard("anthropic", self.chat(ANTHROPIC)), methods=["POST"]),
+                Route("/v1/completions", self.guard("openai", self.completions), methods=["POST"]),
+                Route("/v1/embeddings", self.guard("openai", self.embeddings), methods=["POST"]),
+                Route("/tokenize", self.guard("openai", self.tokenize), methods=["POST"]),
+                Route("/detokenize", self.guard("openai", self.detokenize), methods=["POST"]),
+                Route("/tokenizer_info", self.guard("openai", self.tokenizer_info), methods=["GET"]),
             ]
         )
 
@@ -166,6 +171,55 @@ class Gateway:
 
         return handle
 
+    async def completions(self, request: Request, caller: Caller) -> Response:
+        """Text completions; a batch of prompts is answered in order, one choice each."""
+        body, asked = text_wire.parse_completion_body(await read_json(request))
+        self.access.admit(caller, body.model)
+        held = self.access.reserve(caller, lambda: sum(self.client.max_cost_usd(one) for one in asked))
+        answers = []
+        try:
+            for one in asked:
+                answers.append(await self.client.acomplete_text(one, source="gateway", key_name=caller.name))
+        finally:
+            self.access.settle(caller, held, sum(answer.cost_usd or 0.0 for answer in answers))
+        return JSONResponse(text_wire.completion_json(answers, body.model), headers=_served_by(answers[0]))
+
+    async def embeddings(self, request: Request, caller: Caller) -> Response:
+        body, asked = text_wire.parse_embeddings_body(await read_json(request))
+        self.access.admit(caller, body.model)
+        held = self.access.reserve(caller, lambda: self.client.max_cost_usd(asked))
+        spent = None
+        try:
+            answer = await self.client.aembed(asked, source="gateway", key_name=caller.name)
+            spent = answer.cost_usd
+        finally:
+            self.access.settle(caller, held, spent or 0.0)
+        return JSONResponse(text_wire.embeddings_json(answer, body), headers=_served_by(answer))
+
+    async def tokenize(self, request: Request, caller: Caller) -> Response:
+        body = text_wire.parse_tokenize_body(await read_json(request))
+        model = self._tokenizer_model(caller, body.model)
+        tokens = await self.client.atokenizer(model, "tokenize", body.prompt, body.add_special_tokens)
+        info = await self.client.atokenizer(model, "tokenizer_info")
+        return JSONResponse(
+            {"count": len(tokens), "max_model_len": info["model_max_length"], "tokens": tokens}
+        )
+
+    async def detokenize(self, request: Request, caller: Caller) -> Response:
+        body = text_wire.parse_detokenize_body(await read_json(request))
+        model = self._tokenizer_model(caller, body.model)
+        return JSONResponse({"prompt": await self.client.atokenizer(model, "detokenize", body.tokens)})
+
+    async def tokenizer_info(self, request: Request, caller: Caller) -> Response:
+        model = self._tokenizer_model(caller, request.query_params.get("model"))
+        return JSONResponse(await self.client.atokenizer(model, "tokenizer_info"))
+
+    def _tokenizer_model(self, caller: Caller, model: str | None) -> str:
+        """vLLM's tokenizer routes name no model (it serves one): the default model then."""
+        model = model or self.client.settings.default_model
+        self.access.admit(caller, model)
+        return model
+
     async def _relay(
         self, stream: AsyncStream, first: StreamChunk | None, frames: Frames, caller: Caller, held: float
     ) -> AsyncIterator[bytes]:
@@ -218,7 +272,7 @@ def _sse(data: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-def _served_by(answer: ChatResponse | AsyncStream) -> dict[str, str]:
+def _served_by(answer: Metered | AsyncStream) -> dict[str, str]:
     """Which model and provider answered, and why, for clients and proxies that want to know."""
     headers = {"x-weighbridge-model": answer.model, "x-weighbridge-provider": answer.provider}
     route = (
