@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from weighbridge.config import Settings
 from weighbridge.errors import ProviderError, WeighbridgeError
+from weighbridge.own.pin import pinned_sha256
 from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.targets import Target
@@ -26,7 +27,6 @@ from weighbridge.types import (
     TextResponse,
     Usage,
 )
-from weighbridge.weights import weight_sha256
 
 if TYPE_CHECKING:
     from weighbridge.privacy import Guard, Vault
@@ -89,7 +89,7 @@ class Call(Generic[R]):
     async def hash_weights(self, store: Store) -> None:
         if self.target.is_file:
             path = Path(self.target.upstream)
-            self.weight_sha256 = await asyncio.to_thread(weight_sha256, store, path)
+            self.weight_sha256 = await asyncio.to_thread(pinned_sha256, store, self.target.model_id, path)
             self.started = time.perf_counter()
 
     def response(self, completion: Completion, *, ttft_s: float | None, settings: Settings) -> ChatResponse:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from weighbridge.catalog import Catalog, shipped_catalog_data
 from weighbridge.errors import ConfigError
+from weighbridge.own.registry import registered_models
 from weighbridge.routing.routes import Route
 from weighbridge.types import validation_message
 
@@ -74,6 +75,7 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     where = str(path) if user else "the shipped catalog"
 
     data = shipped_catalog_data()
+    data["models"].update(registered_models(home))  # models made here; the user's config wins
     for section in ("providers", "models"):
         overrides = user.get(section, {})
         if not isinstance(overrides, dict):

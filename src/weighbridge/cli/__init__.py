@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import audit, keys, logs, models, run, serve
+from weighbridge.cli import audit, drift, keys, logs, models, pin, quantize, run, serve
 
 
 class _Group(click.Group):
@@ -39,13 +39,20 @@ class _Group(click.Group):
     envvar="WEIGHBRIDGE_CONFIG",
     help="Config file (default: $WEIGHBRIDGE_HOME/config.toml).",
 )
+@click.option(
+    "--allow-unpinned",
+    is_flag=True,
+    help="Load local weights even where they no longer match weighbridge.lock.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, allow_unpinned: bool) -> None:
     """Run open-weight and closed models side by side: one interface, every call logged.
 
     With no configuration it runs SmolLM2-135M-Instruct locally: no key, no network.
     """
     ctx.obj = {"config": config}
+    if allow_unpinned:  # read where weights are hashed before a call (weighbridge.own.pin)
+        os.environ["WEIGHBRIDGE_ALLOW_UNPINNED"] = "1"
 
 
 cli.add_command(models.models)
@@ -54,6 +61,10 @@ cli.add_command(logs.logs)
 cli.add_command(serve.serve)
 cli.add_command(audit.audit)
 cli.add_command(keys.keys)
+cli.add_command(pin.pin)
+cli.add_command(pin.verify)
+cli.add_command(quantize.quantize)
+cli.add_command(drift.drift)
 
 
 def main() -> None:

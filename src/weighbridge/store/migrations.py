@@ -90,11 +90,114 @@ def m004_api_keys(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_compare_runs(db: sqlite3.Connection) -> None:
+    """Compare runs and their cells. A cell is one model's answer to one prompt (one sample),
+    written the moment it finishes; ``hash`` identifies what was asked of which weights, so a
+    later run reuses a finished cell instead of calling the model again. Judge verdicts are
+    cached the same way in ``compare_judgements``."""
+    db.execute(
+        """
+        CREATE TABLE compare_runs (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'interrupted')),
+            source TEXT NOT NULL,
+            description TEXT,
+            models TEXT NOT NULL,
+            skipped TEXT NOT NULL,
+            params TEXT NOT NULL,
+            samples INTEGER NOT NULL,
+            cases TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX compare_runs_created_at ON compare_runs (created_at)")
+    db.execute(
+        """
+        CREATE TABLE compare_cells (
+            run_id TEXT NOT NULL REFERENCES compare_runs (id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            prompt_id TEXT NOT NULL,
+            sample INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            cached INTEGER NOT NULL DEFAULT 0,
+            inference_id TEXT,
+            output TEXT,
+            error TEXT,
+            finish_reason TEXT,
+            upstream_model TEXT,
+            weight_sha256 TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_s REAL,
+            ttft_s REAL,
+            cost_usd REAL,
+            cost_basis TEXT,
+            scores TEXT NOT NULL DEFAULT '[]',
+            judgements TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (run_id, model, prompt_id, sample)
+        )
+        """
+    )
+    db.execute("CREATE INDEX compare_cells_hash ON compare_cells (hash)")
+    db.execute(
+        """
+        CREATE TABLE compare_judgements (
+            hash TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            model TEXT NOT NULL,
+            messages TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            cost_usd REAL,
+            latency_s REAL
+        )
+        """
+    )
+
+
+def m006_drift(db: sqlite3.Connection) -> None:
+    """Drift canaries: the answers a model gave when it was trusted, and each check since."""
+    db.execute(
+        """
+        CREATE TABLE drift_baselines (
+            model TEXT NOT NULL,
+            prompt_id TEXT NOT NULL,
+            prompt_sha256 TEXT NOT NULL,
+            output TEXT NOT NULL,
+            upstream_model TEXT,
+            weight_sha256 TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (model, prompt_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE drift_checks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            model TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            prompts INTEGER NOT NULL,
+            exact_match_rate REAL NOT NULL,
+            similarity REAL NOT NULL,
+            threshold REAL NOT NULL,
+            changed INTEGER NOT NULL,
+            reasons TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX drift_checks_model ON drift_checks (model, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
     m003_audit_chain,
     m004_api_keys,
+    m005_compare_runs,
+    m006_drift,
 ]
 
 

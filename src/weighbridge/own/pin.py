@@ -1,0 +1,274 @@
+"""Pins: the exact weights and snapshots a project runs on, so a change cannot pass unseen.
+
+``weighbridge.lock`` (JSON; in the current directory, or ``--lock FILE``, or
+``$WEIGHBRIDGE_LOCK``) holds the sha256, size and path of every local weight file in use and
+the upstream id of every remote model in use. While a lock exists, a local model whose file no
+longer hashes to its pin refuses to load (:func:`pinned_sha256`, called where the client
+first hashes the weights) unless ``WEIGHBRIDGE_ALLOW_UNPINNED=1`` (``--allow-unpinned``). A
+model the lock does not name is allowed: a pin is a promise about what was pinned, not a
+whitelist.
+
+Only GGUF and safetensors files are ever loaded: the other weight formats (``.bin``, ``.pt``,
+``.ckpt``...) are Python pickles, and loading a pickle runs whatever code it carries.
+
+The load check trusts the hash cache (path, size, mtime), as every call does; ``pin`` and
+``verify`` read every byte, so a file edited with its mtime put back is still caught, and
+they refresh the cache with what they find.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from weighbridge.config import Settings
+from weighbridge.errors import ConfigError, MissingKeyError, ModelLoadError, UnknownModelError
+from weighbridge.own.registry import registered_models
+from weighbridge.store import Store
+from weighbridge.targets import resolve
+from weighbridge.weights import weight_sha256
+
+LOCK_FILE = "weighbridge.lock"
+LOCK_ENV = "WEIGHBRIDGE_LOCK"
+ALLOW_ENV = "WEIGHBRIDGE_ALLOW_UNPINNED"
+LOADABLE_SUFFIXES = (".gguf", ".safetensors")
+#: A dated or numbered snapshot: 2025-08-07 / 20250514, a -0709 or -2407 tail, gemini's -001.
+_SNAPSHOT = re.compile(r"(?:19|20)\d{2}-?[01]\d-?[0-3]\d|-\d{3,4}$|@\d+")
+
+
+@dataclass(frozen=True)
+class FilePin:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class SnapshotPin:
+    provider: str
+    upstream: str
+
+
+@dataclass
+class Lock:
+    files: dict[str, FilePin] = field(default_factory=dict)
+    snapshots: dict[str, SnapshotPin] = field(default_factory=dict)
+    pinned_at: str = ""
+
+    def dumps(self) -> str:
+        data = {
+            "version": 1,
+            "pinned_at": self.pinned_at,
+            "files": {name: asdict(pin) for name, pin in sorted(self.files.items())},
+            "snapshots": {name: asdict(pin) for name, pin in sorted(self.snapshots.items())},
+        }
+        return json.dumps(data, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of ``weighbridge verify``."""
+
+    model: str
+    kind: Literal["file", "snapshot", "-"]
+    pinned: str
+    now: str
+    status: str
+    ok: bool
+
+
+def lock_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    chosen = explicit or os.environ.get(LOCK_ENV)
+    return Path(chosen).expanduser() if chosen else Path.cwd() / LOCK_FILE
+
+
+def read_lock(path: Path) -> Lock | None:
+    """The lock at ``path``, or None when there is none (then nothing is enforced)."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return Lock(
+            files={name: FilePin(**pin) for name, pin in data.get("files", {}).items()},
+            snapshots={name: SnapshotPin(**pin) for name, pin in data.get("snapshots", {}).items()},
+            pinned_at=str(data.get("pinned_at", "")),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"the lock file {path} is unreadable ({type(exc).__name__}): "
+            "run 'weighbridge pin' to write it again"
+        ) from None
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(lock.dumps(), "utf-8")
+    os.replace(tmp, path)
+
+
+def check_loadable(path: Path) -> None:
+    """Refuse any weight format but GGUF and safetensors: the others are pickles."""
+    if path.suffix.lower() not in LOADABLE_SUFFIXES:
+        raise ModelLoadError(
+            f"refusing to load {path}: only .gguf and .safetensors weights are loaded; "
+            f"'{path.suffix or path.name}' files may be Python pickles, which run code when loaded. "
+            "Convert the checkpoint to GGUF or safetensors first"
+        )
+
+
+def pinned_sha256(store: Store, model: str, path: Path) -> str:
+    """The weight file's sha256, once it is known to be loadable and to match its pin."""
+    check_loadable(path)
+    sha = weight_sha256(store, path)
+    if os.environ.get(ALLOW_ENV, "").lower() in ("1", "true", "yes"):
+        return sha
+    where = lock_path()
+    lock = read_lock(where)
+    if lock is None:
+        return sha
+    resolved = str(path.resolve())
+    for name, pin in lock.files.items():
+        if (name == model or pin.path == resolved) and pin.sha256 != sha:
+            raise ModelLoadError(
+                f"refusing to load model '{model}': its weight file {path} has sha256 {sha}, "
+                f"but {where} pins '{name}' to sha256 {pin.sha256} ({pin.path}). "
+                "If the change is intended, run 'weighbridge pin' to pin the new file; "
+                f"to load it anyway, pass --allow-unpinned (or set {ALLOW_ENV}=1)"
+            )
+    return sha
+
+
+def models_in_use(settings: Settings, named: Sequence[str] = ()) -> list[str]:
+    """The models a lock covers: those the config names (its models, routes and default),
+    the registered ones, those ``named``, and when none is named every runnable local model."""
+    names: list[str] = []
+    if settings.config_path is not None:
+        user = tomllib.loads(settings.config_path.read_text("utf-8"))  # already validated
+        names += list(user.get("models", {}))
+    names += [target.model for route in settings.routes.values() for target in route.targets]
+    names.append(settings.default_model)
+    names += list(registered_models(settings.home))
+    names += list(named)
+    if not named:
+        names += [name for name in settings.catalog.models if _runnable_file(settings, name)]
+    return [name for name in dict.fromkeys(names) if name not in settings.routes]
+
+
+def pin(settings: Settings, store: Store, models: Iterable[str]) -> tuple[Lock, list[str]]:
+    """A lock for ``models``, and a warning for each remote model pinned by a moving alias."""
+    lock = Lock(pinned_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    warnings = []
+    for name in models:
+        path = _local_file(settings, name)
+        if path is not None:
+            lock.files[name] = FilePin(str(path.resolve()), _full_sha256(store, path), path.stat().st_size)
+            continue
+        snapshot = _snapshot(settings, name)
+        lock.snapshots[name] = snapshot
+        if not _SNAPSHOT.search(snapshot.upstream):
+            warnings.append(
+                f"{name}: '{snapshot.upstream}' is an alias, not a dated snapshot; {snapshot.provider} "
+                "may move it to a new model without notice. Name a dated snapshot in your config "
+                "to pin it, and watch it with 'weighbridge drift'"
+            )
+    return lock, warnings
+
+
+def verify(settings: Settings, store: Store, lock: Lock, in_use: Iterable[str]) -> list[Check]:
+    """Each pin checked against what the model runs on now, then the models in use unpinned."""
+    checks = []
+    for name, file_pin in lock.files.items():
+        checks.append(_verify_file(settings, store, name, file_pin))
+    for name, snap in lock.snapshots.items():
+        try:
+            now = _snapshot(settings, name)
+        except UnknownModelError:
+            checks.append(Check(name, "snapshot", _upstream(snap), "unknown model", "MISSING", False))
+            continue
+        same = now == snap
+        alias = "" if _SNAPSHOT.search(now.upstream) else " (alias: may move)"
+        status = "ok" + alias if same else "CHANGED"
+        checks.append(Check(name, "snapshot", _upstream(snap), _upstream(now), status, same))
+    pinned = set(lock.files) | set(lock.snapshots)
+    for name in in_use:
+        if name not in pinned:
+            checks.append(Check(name, "-", "-", "-", "not pinned (allowed)", True))
+    return checks
+
+
+def _verify_file(settings: Settings, store: Store, name: str, pin: FilePin) -> Check:
+    try:
+        path = _local_file(settings, name) or Path(pin.path)
+    except (MissingKeyError, ModelLoadError, UnknownModelError):  # gone: the pin says what was lost
+        path = Path(pin.path)
+    if not path.is_file():
+        return Check(name, "file", _short(pin.sha256), f"{path} is missing", "MISSING", False)
+    sha = _full_sha256(store, path)
+    ok = sha == pin.sha256
+    moved = "" if str(path.resolve()) == pin.path else f" (now {path})"
+    return Check(name, "file", _short(pin.sha256), _short(sha) + moved, "ok" if ok else "CHANGED", ok)
+
+
+def _runnable_file(settings: Settings, name: str) -> bool:
+    try:
+        return _local_file(settings, name) is not None
+    except (MissingKeyError, ModelLoadError, UnknownModelError):
+        return False
+
+
+def _local_file(settings: Settings, name: str) -> Path | None:
+    """The weight file ``name`` runs on, or None for a model served over HTTP (or not at all)."""
+    try:
+        target = resolve(settings, name)
+    except (MissingKeyError, ModelLoadError, UnknownModelError):
+        if name.endswith(".gguf") or _serves_file(settings, name):
+            raise
+        return None
+    return Path(target.upstream) if target.is_file else None
+
+
+def _serves_file(settings: Settings, name: str) -> bool:
+    entry = settings.catalog.models.get(name)
+    return entry is not None and all(option.file is not None for option in entry.serve)
+
+
+def _snapshot(settings: Settings, name: str) -> SnapshotPin:
+    """The upstream id a remote model runs on now; with no key set, the first it could use."""
+    try:
+        target = resolve(settings, name)
+        return SnapshotPin(target.provider_name, target.upstream)
+    except MissingKeyError:
+        pass
+    entry = settings.catalog.models.get(name)
+    if entry is not None:
+        for option in entry.serve:
+            if option.model is not None:
+                return SnapshotPin(option.provider, option.model)
+        raise ModelLoadError(f"model '{name}' has no serve entry: nothing can run it")
+    provider, _, upstream = name.partition("/")
+    return SnapshotPin(provider, upstream)
+
+
+def _full_sha256(store: Store, path: Path) -> str:
+    """Every byte read (no cache to fool), and the cache refreshed with the answer."""
+    stat = path.stat()
+    with path.open("rb") as f:
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    store.save_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns, sha)
+    return sha
+
+
+def _upstream(pin: SnapshotPin) -> str:
+    return f"{pin.provider}/{pin.upstream}"
+
+
+def _short(sha: str) -> str:
+    return sha[:16]
