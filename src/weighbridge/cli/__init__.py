@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import audit, drift, keys, logs, models, pin, quantize, run, serve
+from weighbridge.cli import audit, compare, drift, keys, logs, models, pin, quantize, run, serve
 
 
 class _Group(click.Group):
@@ -61,6 +61,9 @@ cli.add_command(logs.logs)
 cli.add_command(serve.serve)
 cli.add_command(audit.audit)
 cli.add_command(keys.keys)
+cli.add_command(compare.compare)
+cli.add_command(compare.runs)
+cli.add_command(compare.show)
 cli.add_command(pin.pin)
 cli.add_command(pin.verify)
 cli.add_command(quantize.quantize)

@@ -1,0 +1,231 @@
+"""``weighbridge compare``, ``runs`` and ``show``: weigh models on a prompt set, list the runs,
+and show one again from the store (no model is called)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from weighbridge.cli import context
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from weighbridge.compare.results import Results
+    from weighbridge.store import runs as store_runs
+
+_path = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("file", type=_path)
+@click.option(
+    "-m", "--model", "models", multiple=True, help="A model to compare (repeatable; default: the file's)."
+)
+@click.option("-s", "--system", help="System prompt for every prompt (overrides the file's).")
+@click.option("-t", "--temperature", type=float)
+@click.option("--max-tokens", type=click.IntRange(min=1))
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Answers per prompt and model.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Calls in flight per provider (default: 1 per local file, 8 per API).",
+)
+@click.option(
+    "--judge",
+    "judge_model",
+    help="Model for judge/pairwise checks that name none (default: the default model).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N prompts of the file.")
+@click.option("--html", "html_path", type=_path, help="Write a self-contained HTML report.")
+@click.option("--json", "json_path", type=_path, help="Write the run as JSON.")
+@click.option("--csv", "csv_path", type=_path, help="Write one CSV row per answer.")
+@click.option("--fail-on-assert", is_flag=True, help="Exit 1 when any check fails (for CI).")
+@click.option("--no-cache", is_flag=True, help="Ask every model again, even for answers already stored.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no answers: the summary only.")
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    file: Path,
+    models: tuple[str, ...],
+    system: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    samples: int,
+    concurrency: int | None,
+    judge_model: str | None,
+    limit: int | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    csv_path: Path | None,
+    fail_on_assert: bool,
+    no_cache: bool,
+    quiet: bool,
+) -> None:
+    """Run the prompts in FILE (JSONL, CSV or YAML) on several models and weigh the answers.
+
+    \b
+    weighbridge compare examples/sentiment.yaml
+    weighbridge compare prompts.jsonl -m smollm2-135m -m gpt-4o-mini --html report.html
+
+    Finished answers are kept as they come: after Ctrl-C or a crash, the same command resumes
+    and calls no model for what is already answered.
+    """
+    from weighbridge.compare import promptset, report, results, runner
+
+    prompt_set = promptset.load(file)
+    if limit is not None:
+        prompt_set = prompt_set.model_copy(update={"cases": prompt_set.cases[:limit]})
+    params = {
+        k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens}.items() if v is not None
+    }
+    options = runner.RunOptions(
+        models=models,
+        params=params,
+        system=system,
+        samples=samples,
+        concurrency=concurrency,
+        use_cache=not no_cache,
+        judge_model=judge_model,
+    )
+    client = context.client(ctx, source="compare")
+    err = _console(stderr=True)
+    progress = report.RichProgress(err, quiet)
+    try:
+        run_id = runner.run_sync(client, prompt_set, options, progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        err.print("[yellow]The finished answers are stored: run the same command again to resume.[/]")
+        raise
+    finally:
+        progress.stop()
+    loaded = results.load(client.store, run_id)
+    _views(loaded, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path)
+    if fail_on_assert:
+        failing = _failing(loaded)
+        if failing:
+            click.echo(f"{failing} answer(s) failed their checks (--fail-on-assert)", err=True)
+            ctx.exit(1)
+
+
+@click.command()
+@click.option("-n", "--count", default=20, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON lines.")
+@click.pass_context
+def runs(ctx: click.Context, count: int, as_json: bool) -> None:
+    """List the most recent compare runs, newest first."""
+    import json
+
+    from weighbridge.store import Store
+    from weighbridge.store import runs as store_runs
+
+    store = Store(context.settings(ctx).db_path)
+    try:
+        with store.connection() as db:
+            found = store_runs.recent_runs(db, count)
+    finally:
+        store.close()
+    if as_json:
+        for run, cells, errors in found:
+            data = {k: v for k, v in vars(run).items() if k != "cases"}
+            click.echo(json.dumps({**data, "prompts": len(run.cases), "answers": cells, "errors": errors}))
+        return
+    _runs_table(found)
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--html", "html_path", type=_path, help="Write a self-contained HTML report.")
+@click.option("--json", "json_path", type=_path, help="Write the run as JSON.")
+@click.option("--csv", "csv_path", type=_path, help="Write one CSV row per answer.")
+@click.option("-q", "--quiet", is_flag=True, help="The summary only, without the answers.")
+@click.pass_context
+def show(
+    ctx: click.Context,
+    run_id: str,
+    html_path: Path | None,
+    json_path: Path | None,
+    csv_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Show a stored run (its id or a unique prefix of it) without calling any model."""
+    from weighbridge.compare import results
+    from weighbridge.store import Store
+
+    store = Store(context.settings(ctx).db_path)
+    try:
+        loaded = results.load(store, run_id)
+    finally:
+        store.close()
+    _views(loaded, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path)
+
+
+def _views(
+    loaded: Results, *, quiet: bool, html_path: Path | None, json_path: Path | None, csv_path: Path | None
+) -> None:
+    from weighbridge.compare import export, html_report, report
+    from weighbridge.compare.recommend import recommend
+    from weighbridge.compare.stats import summarise
+
+    summaries = summarise(loaded)
+    recommendation = recommend(loaded, summaries)
+    console = _console(stderr=False)
+    if not quiet:
+        report.print_answers(console, loaded)
+    report.print_summary(console, loaded, summaries, recommendation)
+    written = []
+    if html_path is not None:
+        html_report.write(html_path, html_report.render(loaded, summaries, recommendation))
+        written.append(str(html_path))
+    if json_path is not None:
+        export.write_json(json_path, loaded, summaries, recommendation)
+        written.append(str(json_path))
+    if csv_path is not None:
+        export.write_csv(csv_path, loaded)
+        written.append(str(csv_path))
+    if written:
+        click.echo("wrote " + ", ".join(written), err=True)
+
+
+def _failing(loaded: Results) -> int:
+    from weighbridge.compare.results import cell_score
+
+    return sum(1 for c in loaded.cells if cell_score(c, loaded.case(c.prompt_id))[1] is False)
+
+
+def _runs_table(found: list[tuple[store_runs.RunRow, int, int]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold")
+    for column in ("run", "created", "status", "prompts", "answers", "errors"):
+        right = column in ("prompts", "answers", "errors")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)  # ids are copied whole
+    table.add_column("models", overflow="fold")
+    table.add_column("file", overflow="fold")
+    for run, cells, errors in found:
+        table.add_row(
+            run.id,
+            run.created_at[5:16].replace("T", " "),
+            run.status,
+            str(len(run.cases)),
+            str(cells),
+            str(errors),
+            Text(", ".join(run.models)),
+            Text(Path(run.source).name),
+        )
+    _console(stderr=False).print(table)
+
+
+def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False)

@@ -1,0 +1,40 @@
+"""The content hash that names a cell: what was asked, of exactly which model.
+
+It covers the model id, the weights (a local file's sha256) or the closed model's upstream
+snapshot id, every parameter the provider will see (after the catalog's defaults and default
+system prompt are applied, so changing those changes the key), the rendered messages and the
+sample number. Two runs that ask the same thing of the same weights share their cells.
+
+A closed model is known before the call only by the upstream id its entry names; where that
+is an alias the provider may repoint (``gpt-4o-mini``), name the dated snapshot in the config
+to make the key exact. The snapshot that actually answered is kept with each cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+from weighbridge.store import Store
+from weighbridge.targets import Target
+from weighbridge.types import ChatRequest
+from weighbridge.weights import weight_sha256
+
+_VERSION = 1
+
+
+async def identity(store: Store, target: Target) -> str:
+    """The weights' sha256 for a local file; the provider and upstream id for anything served."""
+    if target.is_file:
+        sha = await asyncio.to_thread(weight_sha256, store, Path(target.upstream))
+        return f"sha256:{sha}"
+    return f"{target.provider_name}:{target.upstream}"
+
+
+def cell_hash(model: str, weights: str, request: ChatRequest, sample: int) -> str:
+    asked = request.model_dump(mode="json", exclude_none=True, exclude={"model"})
+    payload = {"v": _VERSION, "model": model, "weights": weights, "request": asked, "sample": sample}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()

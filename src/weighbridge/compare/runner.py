@@ -1,0 +1,347 @@
+"""Running a prompt set across models: concurrent, limited per provider, cached, resumable.
+
+Each (model, prompt, sample) is a cell. A cell is looked up by its content hash first
+(:mod:`weighbridge.compare.cellkey`); a finished one from any earlier run is copied, so a
+re-run, or a run resumed after Ctrl-C or a crash, calls the models only for what never
+finished. Every answer is streamed (for the time to its first token) and written to the
+store the moment it ends, before it is scored. A failed cell keeps its error and the others
+go on; it is asked again by the next run. Pairwise checks need every model's answer to a
+prompt, so they run last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from weighbridge.client import Client
+from weighbridge.compare import cellkey, judge, pairwise
+from weighbridge.compare.cases import Case, PromptSet
+from weighbridge.compare.limits import Limits
+from weighbridge.compare.scorers import SCORERS, Answer, score_pure
+from weighbridge.config import Settings
+from weighbridge.errors import InvalidRequestError, UnknownModelError, WeighbridgeError
+from weighbridge.store import runs
+from weighbridge.targets import Target, availability, resolve
+from weighbridge.types import ChatRequest
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line adds to a prompt set; ``params`` override the set's options."""
+
+    models: Sequence[str] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    samples: int = 1
+    concurrency: int | None = None
+    use_cache: bool = True
+    judge_model: str | None = None
+
+
+class Progress:
+    """What a runner reports as it goes; the CLI draws it, tests may count it."""
+
+    def skipped(self, model: str, why: str) -> None:
+        """A model that cannot run here, and what would make it run."""
+
+    def started(self, run_id: str, totals: dict[str, int]) -> None:
+        """The run exists; ``totals`` is cells per model."""
+
+    def finished(self, cell: runs.CellRow) -> None:
+        """One cell is answered (or failed, or came from the cache) and scored."""
+
+
+@dataclass
+class _Job:
+    case: Case
+    model: str
+    sample: int
+    request: ChatRequest
+    target: Target
+    hash: str
+
+
+def choose_models(settings: Settings, names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The models that can run now, and for each that cannot, why (naming the env var to set).
+
+    A name nobody knows is the user's typo and stops the run; a known model whose key is
+    missing or whose server is down is skipped so the others still run.
+    """
+    runnable: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        _require_known(settings, name)
+        ok, why = (True, "") if name in settings.routes else availability(settings, name)
+        if ok:
+            runnable.append(name)
+        else:
+            skipped[name] = why
+    return runnable, skipped
+
+
+def _require_known(settings: Settings, name: str) -> None:
+    """Raise :class:`UnknownModelError` for a name that no catalog entry, provider or route
+    defines; a known model that cannot run now passes (the caller says why)."""
+    if name in settings.routes:
+        return
+    try:
+        resolve(settings, name)
+    except UnknownModelError:
+        raise
+    except WeighbridgeError:
+        return
+
+
+def _check_judges(settings: Settings, prompt_set: PromptSet, default: str) -> None:
+    """A judge model nobody knows is a typo: say so before any model is asked anything."""
+    for case in prompt_set.cases:
+        for check in case.checks:
+            if SCORERS[check.type].kind != "pure":
+                _require_known(settings, check.model or default)
+
+
+def messages_for(case: Case, system: str | None) -> list[dict[str, Any]]:
+    """The case's messages with the system prompt in force: the command line's, else the
+    case's (which the loader took from the test or the set); else the model's own default."""
+    chosen = system or case.system
+    messages = list(case.messages)
+    if chosen is None:
+        return messages
+    rest = [m for m in messages if m.get("role") not in ("system", "developer")]
+    if system is None and len(rest) < len(messages):
+        return messages  # the case wrote its own system turn
+    return [{"role": "system", "content": chosen}, *rest]
+
+
+def run_sync(
+    client: Client, prompt_set: PromptSet, options: RunOptions, progress: Progress | None = None
+) -> str:
+    """:func:`run` on an event loop of its own (the command line's way); Ctrl-C cancels it,
+    which marks the run interrupted and keeps every finished cell."""
+
+    async def main() -> str:
+        try:
+            return await run(client, prompt_set, options, progress)
+        finally:
+            await release_connections(client)
+
+    return asyncio.run(main())
+
+
+async def release_connections(client: Client) -> None:
+    """Close the HTTP connections ``client`` opened on the running event loop.
+
+    The client keeps one connection pool per event loop and ``close()`` closes only the pool
+    of its own loop thread; a loop that ``asyncio.run`` made and is about to close must have
+    its pool closed first. Never call this on a loop the client goes on serving (the gateway's).
+    """
+    state = client._loops.pop(asyncio.get_running_loop(), None)  # no public way to do this yet
+    if state is not None:
+        await state.aclose()
+
+
+async def run(
+    client: Client, prompt_set: PromptSet, options: RunOptions, progress: Progress | None = None
+) -> str:
+    """Run the set; returns the run id. The run is in the store from the start."""
+    progress = progress or Progress()
+    if options.samples < 1:
+        raise InvalidRequestError("--samples must be at least 1")
+    names = list(options.models) or prompt_set.models or [client.settings.default_model]
+    models, skipped = choose_models(client.settings, names)
+    for name, why in skipped.items():
+        progress.skipped(name, why)
+    if not models:
+        raise InvalidRequestError(
+            "no model can run here: " + "; ".join(f"{m}: {w}" for m, w in skipped.items())
+        )
+    judge_model = options.judge_model or client.settings.default_model
+    _check_judges(client.settings, prompt_set, judge_model)
+    params = {**prompt_set.options.params(), **options.params}
+    try:
+        limits = Limits(options.concurrency)
+    except ValueError as exc:
+        raise InvalidRequestError(f"--concurrency: {exc}") from None
+    jobs = await _jobs(client, prompt_set, options, models, params)
+
+    run_id = uuid.uuid4().hex[:12]
+    row = runs.RunRow(
+        id=run_id,
+        created_at=runs.now(),
+        status="running",
+        source=prompt_set.source,
+        description=prompt_set.description,
+        models=models,
+        skipped=skipped,
+        params={**params, **({"system": options.system} if options.system else {})},
+        samples=options.samples,
+        cases=[c.model_dump(mode="json") for c in prompt_set.cases],
+    )
+    with client.store.connection() as db:
+        runs.create_run(db, row)
+    progress.started(run_id, {m: len(prompt_set.cases) * options.samples for m in models})
+    asker = judge.Asker(client, limits, use_cache=options.use_cache)
+    status = "interrupted"
+    try:
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(
+                        _cell(client, job, run_id, limits, asker, judge_model, options, progress)
+                    )
+                    for job in jobs
+                ]
+        except BaseExceptionGroup as failed:  # one line for the user, as for any other error
+            raise failed.exceptions[0] from None
+        await _pairwise(client, prompt_set, [task.result() for task in tasks], asker, judge_model)
+        status = "complete"
+    finally:
+        with client.store.connection() as db:
+            runs.finish_run(db, run_id, status)
+    return run_id
+
+
+async def _jobs(
+    client: Client, prompt_set: PromptSet, options: RunOptions, models: list[str], params: dict[str, Any]
+) -> list[_Job]:
+    """Every cell to fill, each with its request as the provider will see it and its hash."""
+    identities: dict[tuple[str, str], str] = {}
+    jobs = []
+    for case in prompt_set.cases:
+        messages = messages_for(case, options.system)
+        for model in models:
+            request = client.request(messages, model, dict(params))
+            call = client.calls(request, "compare", None)[0]
+            target = call.target
+            where = (target.provider_name, target.upstream)
+            if where not in identities:
+                identities[where] = await cellkey.identity(client.store, target)
+            for sample in range(options.samples):
+                key = cellkey.cell_hash(target.model_id, identities[where], call.request, sample)
+                jobs.append(_Job(case, model, sample, request, target, key))
+    return jobs
+
+
+async def _cell(
+    client: Client,
+    job: _Job,
+    run_id: str,
+    limits: Limits,
+    asker: judge.Asker,
+    judge_model: str,
+    options: RunOptions,
+    progress: Progress,
+) -> runs.CellRow:
+    found = None
+    if options.use_cache:
+        with client.store.connection() as db:
+            found = runs.finished_cell(db, job.hash)
+    if found is not None:
+        cell = replace(
+            found,
+            run_id=run_id,
+            model=job.model,
+            prompt_id=job.case.id,
+            sample=job.sample,
+            created_at=runs.now(),
+            cached=True,
+            scores=[],
+            judgements=[],
+        )
+    else:
+        async with limits.gate(job.target):
+            cell = await _ask(client, job, run_id)
+    with client.store.connection() as db:
+        runs.save_cell(db, cell)
+    await _score(cell, job.case, asker, judge_model)
+    with client.store.connection() as db:
+        runs.save_scores(db, cell)
+    progress.finished(cell)
+    return cell
+
+
+async def _ask(client: Client, job: _Job, run_id: str) -> runs.CellRow:
+    cell = runs.CellRow(
+        run_id=run_id, model=job.model, prompt_id=job.case.id, sample=job.sample, hash=job.hash
+    )
+    stream = client.asend_stream(job.request, source="compare")
+    try:
+        async for _ in stream:
+            pass
+    except WeighbridgeError as exc:
+        cell.error = exc.message
+        cell.cost_usd = stream.cost_usd
+        return cell
+    finally:
+        await stream.aclose()
+    response = stream.response
+    assert response is not None  # a stream that ended without error has its response
+    cell.inference_id = response.id
+    cell.output = response.content
+    cell.finish_reason = response.finish_reason
+    cell.upstream_model = response.upstream_model
+    cell.weight_sha256 = response.weight_sha256
+    cell.prompt_tokens = response.usage.prompt_tokens
+    cell.completion_tokens = response.usage.completion_tokens
+    cell.latency_s = response.latency_s
+    cell.ttft_s = response.ttft_s
+    cell.cost_usd = response.cost_usd
+    cell.cost_basis = response.cost_basis
+    return cell
+
+
+def answer_of(cell: runs.CellRow) -> Answer:
+    return Answer(
+        text=cell.output or "",
+        model=cell.model,
+        latency_s=cell.latency_s,
+        ttft_s=cell.ttft_s,
+        cost_usd=cell.cost_usd,
+    )
+
+
+async def _score(cell: runs.CellRow, case: Case, asker: judge.Asker, judge_model: str) -> None:
+    """Every check but pairwise, in the order the file lists them."""
+    if not cell.ok:
+        return
+    answer = answer_of(cell)
+    for check in case.checks:
+        kind = SCORERS[check.type].kind
+        if kind == "pure":
+            cell.scores.append(score_pure(check, answer, case).model_dump())
+        elif kind == "judge":
+            score, records = await judge.judge(check, answer, case, asker, judge_model)
+            cell.scores.append(score.model_dump())
+            cell.judgements.extend(records)
+
+
+async def _pairwise(
+    client: Client, prompt_set: PromptSet, cells: list[runs.CellRow], asker: judge.Asker, judge_model: str
+) -> None:
+    by_prompt: dict[tuple[str, int], dict[str, runs.CellRow]] = {}
+    for cell in cells:
+        if cell.ok:
+            by_prompt.setdefault((cell.prompt_id, cell.sample), {})[cell.model] = cell
+    work = []
+    for case in prompt_set.cases:
+        for check in (c for c in case.checks if SCORERS[c.type].kind == "pairwise"):
+            for (prompt_id, _), answered in by_prompt.items():
+                if prompt_id == case.id:
+                    work.append((case, check, answered))
+
+    async def one(case: Case, check: Any, answered: dict[str, runs.CellRow]) -> None:
+        texts = {model: cell.output or "" for model, cell in answered.items()}
+        results = await pairwise.compare(check, case, texts, asker, judge_model)
+        for model, (score, records) in results.items():
+            answered[model].scores.append(score.model_dump())
+            answered[model].judgements.extend(records)
+
+    await asyncio.gather(*(one(*item) for item in work))
+    touched = {id(c): c for _, _, answered in work for c in answered.values()}
+    with client.store.connection() as db:
+        for cell in touched.values():
+            runs.save_scores(db, cell)
