@@ -99,5 +99,15 @@ def llama_server(embedded_path: Path) -> Iterator[str]:
 WEIGHBRIDGE = str(Path(sys.executable).parent / "weighbridge")
 
 
-def run_cli(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([WEIGHBRIDGE, *args], input=input, capture_output=True, text=True, timeout=timeout)
+def run_cli(
+    *args: str, input: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The console script as a user runs it; ``env`` adds to (or overrides) the environment."""
+    return subprocess.run(
+        [WEIGHBRIDGE, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env} if env else None,
+    )

@@ -122,18 +122,20 @@ def test_metrics_count_what_the_log_holds(gateway: str, sdk: openai.OpenAI) -> N
 
 
 def test_simultaneous_requests_to_one_local_model_get_their_own_answers(sdk: openai.OpenAI) -> None:
-    questions = [
-        f"Repeat exactly this word: {word}"
-        for word in ("apple", "river", "copper", "violet", "falcon", "marble")
-    ]
+    words = ("apple", "river", "copper", "violet", "falcon", "marble")
 
-    def ask(question: str) -> str:
+    def ask(word: str) -> str:
         reply = sdk.chat.completions.create(
-            model="smollm2-135m", messages=[{"role": "user", "content": question}], max_tokens=12
+            model="smollm2-135m",
+            messages=[{"role": "user", "content": f"Repeat exactly this word: {word}"}],
+            max_tokens=12,
         )
-        return reply.choices[0].message.content or ""
+        return (reply.choices[0].message.content or "").lower()
 
-    one_by_one = [ask(q) for q in questions]
-    with ThreadPoolExecutor(len(questions)) as pool:
-        together = list(pool.map(ask, questions))
-    assert together == one_by_one  # greedy decoding: the same answers, none mixed up
+    # Batched decoding is not bit-identical to one request at a time (other kernels, other
+    # rounding), so greedy answers may be worded differently; what must hold is that each
+    # answer is its own request's and carries nothing of the others.
+    with ThreadPoolExecutor(len(words)) as pool:
+        together = list(pool.map(ask, words))
+    for word, answer in zip(words, together, strict=True):
+        assert word in answer and not [w for w in words if w != word and w in answer], (word, answer)

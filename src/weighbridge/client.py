@@ -39,6 +39,7 @@ from weighbridge.types import (
 )
 
 if TYPE_CHECKING:
+    from weighbridge.engines.pool import Engines
     from weighbridge.privacy import Guard, Vault
 
 Messages = str | Sequence[Message | dict[str, Any]]
@@ -67,6 +68,8 @@ class Client:
         self._loop_thread: _LoopThread | None = None
         self._guard: Guard | None = None
         self.breakers = Breakers()
+        #: Supervised engines for local models (the gateway's choice); None runs them in-process.
+        self.engines: Engines | None = None
         #: Called with every record once it is stored (the gateway's metrics listen here).
         self.observers: list[Callable[[InferenceRecord, WeighbridgeError | None], None]] = []
 
@@ -332,7 +335,12 @@ class Client:
             state = self._loops[loop] = _LoopState()
         provider = state.providers.get(target.provider_name)
         if provider is None:
-            provider = provider_factory(target.provider.type)(state.http)
+            if target.is_file and self.engines is not None:
+                from weighbridge.providers.engine import EngineProvider
+
+                provider = EngineProvider(self.engines)
+            else:
+                provider = provider_factory(target.provider.type)(state.http)
             state.providers[target.provider_name] = provider
         return provider
 

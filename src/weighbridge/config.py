@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from weighbridge.catalog import Catalog, shipped_catalog_data
+from weighbridge.engines.options import EngineOptions
 from weighbridge.errors import ConfigError
 from weighbridge.own.registry import registered_models
 from weighbridge.routing.routes import Route
@@ -51,6 +52,8 @@ class Settings:
     #: User-defined sensitive data for the privacy guard: regexes and word lists by name.
     privacy_patterns: dict[str, str] = field(default_factory=dict)
     privacy_terms: dict[str, list[str]] = field(default_factory=dict)
+    #: How local engines run (``[engine]``): llama-server or in-process, slots, threads...
+    engine: EngineOptions = field(default_factory=EngineOptions)
 
     @property
     def db_path(self) -> Path:
@@ -89,7 +92,9 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
                 entry = _expand_short_model(entry)
             base = data[section].get(name, {})
             data[section][name] = {**base, **entry}
-    if "self_hosting" in user:
+    if "self_hosting" in user:  # usd_per_hour and utilisation; validated with the catalog below
+        if not isinstance(user["self_hosting"], dict):
+            raise ConfigError(f"{path}: [self_hosting] must be a table (usd_per_hour, utilisation)")
         data["self_hosting"] = {**data.get("self_hosting", {}), **user["self_hosting"]}
     try:
         catalog = Catalog.model_validate(data)
@@ -102,7 +107,12 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     retention = user.get("log", {}).get("retention", "full")
     if retention not in ("full", "hash", "none"):
         raise ConfigError(f"{path}: log.retention must be 'full', 'hash' or 'none'")
+    try:
+        engine = EngineOptions.model_validate(user.get("engine", {}))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: engine.{validation_message(exc)}") from None
     return Settings(
+        engine=engine,
         home=home,
         catalog=catalog,
         default_model=default_model,
@@ -141,7 +151,9 @@ def _read_config(path: Path, *, required: bool) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    unknown = set(data) - {"providers", "models", "routes", "privacy", "self_hosting", "default_model", "log"}
+    unknown = set(data) - {
+        "providers", "models", "routes", "privacy", "self_hosting", "default_model", "log", "engine"
+    }  # fmt: skip
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
     return data

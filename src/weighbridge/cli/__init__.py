@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import audit, compare, drift, keys, logs, models, pin, quantize, run, serve
+from weighbridge.cli import audit, compare, drift, keys, logs, models, pin, ps, quantize, run, serve
 
 
 class _Group(click.Group):
@@ -59,6 +59,7 @@ cli.add_command(models.models)
 cli.add_command(run.run)
 cli.add_command(logs.logs)
 cli.add_command(serve.serve)
+cli.add_command(ps.ps)
 cli.add_command(audit.audit)
 cli.add_command(keys.keys)
 cli.add_command(compare.compare)

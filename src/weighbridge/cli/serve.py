@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from weighbridge.cli import context
+
+if TYPE_CHECKING:
+    from weighbridge.client import Client
 
 MASTER_KEY_ENV = "WEIGHBRIDGE_MASTER_KEY"
 
@@ -16,8 +20,18 @@ MASTER_KEY_ENV = "WEIGHBRIDGE_MASTER_KEY"
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--log-level", default="warning", show_default=True, help="uvicorn's log level.")
+@click.option(
+    "--engine",
+    type=click.Choice(["llama-server", "in-process"]),
+    default=None,
+    help="How local models run: supervised llama-server engines that batch concurrent requests "
+    "(the default, from the config's [engine] local), or in-process, one request at a time.",
+)
+@click.option("--preload", multiple=True, metavar="MODEL", help="Start this local model's engine now.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, log_level: str) -> None:
+def serve(
+    ctx: click.Context, host: str, port: int, log_level: str, engine: str | None, preload: tuple[str, ...]
+) -> None:
     """Serve the OpenAI- and Anthropic-compatible gateway.
 
     With WEIGHBRIDGE_MASTER_KEY set, every request must carry that key; without it the
@@ -35,9 +49,26 @@ def serve(ctx: click.Context, host: str, port: int, log_level: str) -> None:
     from weighbridge.server.app import Gateway
 
     client = context.client(ctx, source="gateway")
-    app = Gateway(client, master_key=master_key).app()
+    if (engine or client.settings.engine.local) == "llama-server":
+        _use_engines(client)
+    app = Gateway(client, master_key=master_key, preload=list(preload)).app()
     click.echo(f"weighbridge gateway on http://{host}:{port}/v1", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _use_engines(client: Client) -> None:
+    from weighbridge.engines.binary import find_llama_server
+    from weighbridge.engines.pool import Engines
+
+    if find_llama_server() is None:
+        click.echo(
+            "note: llama-server is not built (./setup.sh builds it): local models run in-process, "
+            "one request at a time",
+            err=True,
+        )
+        return
+    settings = client.settings
+    client.engines = Engines(settings.engine, client.store, settings.home)
 
 
 def _is_loopback(host: str) -> bool:

@@ -4,6 +4,7 @@ protocols share one dispatch path, so they cannot drift apart in how they meter,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,7 @@ from weighbridge.server.access import Access, Caller
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
 from weighbridge.streaming import AsyncStream
-from weighbridge.targets import availability
+from weighbridge.targets import availability, resolve
 from weighbridge.types import ChatRequest, ChatResponse, Metered, StreamChunk
 
 #: Request bodies above this are refused with 413 before they are read whole.
@@ -87,14 +88,32 @@ ANTHROPIC = Wire(
 class Gateway:
     """The state the routes share: the client, and who may call it."""
 
-    def __init__(self, client: Client, *, master_key: str | None = None) -> None:
+    def __init__(
+        self, client: Client, *, master_key: str | None = None, preload: list[str] | None = None
+    ) -> None:
         self.client = client
+        self.preload = preload or []
         self.access = Access(client.store, master_key)
         self.metrics = Metrics(client.breakers)
         client.observers.append(self.metrics.observe)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Engines asked for with ``--preload`` start before the first request; every engine
+        stops with the gateway."""
+        engines = self.client.engines
+        if engines is not None:
+            for name in self.preload:
+                await engines.engine_for(resolve(self.client.settings, name))
+        try:
+            yield
+        finally:
+            if engines is not None:
+                await engines.aclose()
+
     def app(self) -> Starlette:
         return Starlette(
+            lifespan=self.lifespan,
             routes=[
                 Route("/health", self.health, methods=["GET"]),
                 Route("/metrics", self.guard("openai", self.prometheus), methods=["GET"]),

@@ -1,0 +1,94 @@
+"""The engines of one weighbridge process: at most one per model file, started on first use (or
+preloaded), stopped when idle, and all stopped when weighbridge stops."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+from pathlib import Path
+
+from weighbridge.engines.binary import llama_server
+from weighbridge.engines.engine import Engine
+from weighbridge.engines.options import EngineOptions
+from weighbridge.errors import ModelLoadError
+from weighbridge.store import Store
+from weighbridge.targets import Target
+
+
+class Engines:
+    def __init__(self, options: EngineOptions, store: Store, home: Path) -> None:
+        self.options = options
+        self._store = store
+        self._home = home
+        self._engines: dict[Path, Engine] = {}
+        self._watchers: dict[Path, asyncio.Task[None]] = {}
+        self._locks: dict[Path, asyncio.Lock] = {}
+        atexit.register(self.stop_all)  # a clean exit stops them; a hard kill is the kernel's job
+
+    async def engine_for(self, target: Target) -> Engine:
+        """The running engine for ``target``'s file, started (and checked against the pin) if
+        none is running."""
+        path = Path(target.upstream).resolve()
+        lock = self._locks.setdefault(path, asyncio.Lock())
+        async with lock:
+            engine = self._engines.get(path)
+            if engine is None:
+                await asyncio.to_thread(_check_pin, self._store, target.model_id, path)
+                engine = self._engines[path] = Engine(target, path, self.options, llama_server(), self._home)
+        try:
+            await engine.ensure_running()
+        except ModelLoadError:
+            if not self._watching(path):  # a first start that failed: nothing to keep
+                async with lock:
+                    await self._forget(path)
+            raise
+        self._watch(path, engine)
+        return engine
+
+    def _watching(self, path: Path) -> bool:
+        task = self._watchers.get(path)
+        return task is not None and not task.done()
+
+    def running(self) -> list[Engine]:
+        return [engine for engine in self._engines.values() if engine.alive]
+
+    def _watch(self, path: Path, engine: Engine) -> None:
+        if self._watching(path):
+            return
+        idle = asyncio.Event()
+
+        async def watch() -> None:
+            await engine.watch(idle)
+            if idle.is_set():
+                async with self._locks[path]:
+                    if engine.in_flight == 0:
+                        await self._forget(path)
+
+        self._watchers[path] = asyncio.get_running_loop().create_task(watch())
+
+    async def _forget(self, path: Path) -> None:
+        engine = self._engines.pop(path, None)
+        if engine is not None:
+            await engine.aclose()
+
+    async def aclose(self) -> None:
+        for task in self._watchers.values():
+            task.cancel()
+        for task in self._watchers.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for path in list(self._engines):
+            await self._forget(path)
+
+    def stop_all(self) -> None:
+        for engine in self._engines.values():
+            engine.stop()
+
+
+def _check_pin(store: Store, model_id: str, path: Path) -> None:
+    """A weight file that no longer matches weighbridge.lock is refused before the engine
+    starts, exactly as the in-process path refuses it."""
+    from weighbridge.own.pin import pinned_sha256
+
+    pinned_sha256(store, model_id, path)
