@@ -50,6 +50,6 @@ def cost_usd(
         when = f" as of {price.as_of}" if price.as_of else ""
         return cost, (f"{source}{when}: ${price.input_per_mtok:g}/M in, ${price.output_per_mtok:g}/M out")
     if runs_locally and self_hosting is not None:
-        cost = latency_s * self_hosting.usd_per_hour / 3600
-        return cost, f"local compute: {latency_s:.3f} s at ${self_hosting.usd_per_hour:g}/h"
+        rate = self_hosting.usd_per_busy_hour  # the hourly price over the share of hours in use
+        return latency_s * rate / 3600, f"local compute: {latency_s:.3f} s at ${rate:g}/h"
     return None, "no price in the catalog"

@@ -109,8 +109,16 @@ class SelfHosting(_Strict):
     """What an hour of the local machine costs, so local inference is never priced at zero."""
 
     usd_per_hour: float = Field(ge=0)
+    #: The share of its hours the machine spends answering (0 < u <= 1). Idle hours are paid
+    #: for too, so a machine busy half the time costs twice its hourly price per useful hour.
+    utilisation: float = Field(default=1.0, gt=0, le=1)
     source: str | None = None
     as_of: str | None = None
+
+    @property
+    def usd_per_busy_hour(self) -> float:
+        """The hourly price carried by the hours that do work: ``usd_per_hour / utilisation``."""
+        return self.usd_per_hour / self.utilisation
 
 
 class Catalog(_Strict):

@@ -12,7 +12,21 @@ from typing import Any
 
 import click
 
-from weighbridge.cli import audit, compare, drift, keys, logs, models, pin, ps, quantize, run, serve
+from weighbridge.cli import (
+    audit,
+    compare,
+    crossover,
+    drift,
+    keys,
+    logs,
+    models,
+    pin,
+    ps,
+    quantize,
+    run,
+    serve,
+    spend,
+)
 
 
 class _Group(click.Group):
@@ -69,6 +83,8 @@ cli.add_command(pin.pin)
 cli.add_command(pin.verify)
 cli.add_command(quantize.quantize)
 cli.add_command(drift.drift)
+cli.add_command(spend.spend)
+cli.add_command(crossover.crossover)
 
 
 def main() -> None:
