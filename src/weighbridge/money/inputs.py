@@ -109,7 +109,7 @@ def _prefill(options: Options, throughput: Throughput) -> tuple[float, str]:
         return options.prefill_tokens_per_s, "--prefill-tokens-per-s"
     if throughput.prefill_tokens_per_s is not None:
         return throughput.prefill_tokens_per_s, "measured with the decode speed"
-    ratio_note = f"{PREFILL_RATIO:g} x decode tokens/s (a default ratio; see docs/money.md)"
+    ratio_note = f"{PREFILL_RATIO:g} x decode tokens/s (a default ratio; see the README)"
     return throughput.decode_tokens_per_s * PREFILL_RATIO, ratio_note
 
 
