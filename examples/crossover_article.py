@@ -10,7 +10,8 @@ GPU rental against $50-$200 of API, 100M tokens ~$800-$2,000 against $5,000-$20,
 
 Every input below is written down with its source. Each figure is then computed by
 ``weighbridge.money.crossover`` exactly as ``weighbridge crossover`` computes it, so the
-comparison with the article is the calculator's, not prose. The README ("What self-hosting costs") reads the output.
+comparison with the article is the calculator's, not prose. The README ("What self-hosting
+costs") reads the output.
 """
 
 from __future__ import annotations

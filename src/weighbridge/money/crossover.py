@@ -39,8 +39,8 @@ HOURS_PER_MONTH = 730.0
 #: Prefill tokens/s per decode token/s when only decode speed is known. Prompt processing
 #: runs a prompt's tokens through the model in one batched pass, so it is many times faster
 #: than generation: the embedded model's measured runs on the project's 2-core machine put it
-#: at 13-20x (the README, "What self-hosting costs"). 10 is the cautious side of that, since a batching engine's
-#: aggregate decode narrows the gap. Pass a measured prefill speed where you have one.
+#: at 13-20x (the README, "What self-hosting costs"). 10 is the cautious side of that, since
+#: a batching engine's aggregate decode narrows the gap. Pass a measured prefill speed where you have one.
 PREFILL_RATIO = 10.0
 
 
