@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from weighbridge.cli import (
+    arena,
     audit,
     compare,
     crossover,
@@ -26,6 +27,7 @@ from weighbridge.cli import (
     run,
     serve,
     spend,
+    ui,
 )
 
 
@@ -85,6 +87,8 @@ cli.add_command(quantize.quantize)
 cli.add_command(drift.drift)
 cli.add_command(spend.spend)
 cli.add_command(crossover.crossover)
+cli.add_command(arena.arena)
+cli.add_command(ui.ui)
 
 
 def main() -> None:

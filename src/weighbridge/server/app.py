@@ -26,6 +26,7 @@ from weighbridge.server.metrics import Metrics
 from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability, resolve
 from weighbridge.types import ChatRequest, ChatResponse, Metered, StreamChunk
+from weighbridge.web.routes import web_routes
 
 #: Request bodies above this are refused with 413 before they are read whole.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -125,6 +126,7 @@ class Gateway:
                 Route("/tokenize", self.guard("openai", self.tokenize), methods=["POST"]),
                 Route("/detokenize", self.guard("openai", self.detokenize), methods=["POST"]),
                 Route("/tokenizer_info", self.guard("openai", self.tokenizer_info), methods=["GET"]),
+                *web_routes(self),
             ]
         )
 

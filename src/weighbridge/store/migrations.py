@@ -191,6 +191,28 @@ def m006_drift(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX drift_checks_model ON drift_checks (model, created_at)")
 
 
+def m007_arena_votes(db: sqlite3.Connection) -> None:
+    """Blind arena votes: two models answered one prompt, a person said which was better.
+    ``outcome`` is 'a', 'b', 'tie' or 'both_bad'; the answers are the inference log's ids."""
+    db.execute(
+        """
+        CREATE TABLE arena_votes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            task TEXT NOT NULL,
+            prompt_sha256 TEXT NOT NULL,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            inference_a TEXT,
+            inference_b TEXT,
+            outcome TEXT NOT NULL CHECK (outcome IN ('a', 'b', 'tie', 'both_bad')),
+            key_name TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX arena_votes_task ON arena_votes (task, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
@@ -198,6 +220,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m004_api_keys,
     m005_compare_runs,
     m006_drift,
+    m007_arena_votes,
 ]
 
 

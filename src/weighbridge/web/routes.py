@@ -1,0 +1,201 @@
+"""The page and its JSON routes, mounted by the gateway (``Gateway.app``).
+
+``/`` and ``/static/`` are the page itself: no secrets, so no key. The ``/arena/`` routes run
+behind the gateway's own guard, so they see the caller the chat routes see: a virtual key is
+shown only the models it may call and only its own votes. The answers themselves stream
+through ``/v1/chat/completions`` like any client's.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections import OrderedDict, deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from weighbridge.errors import InvalidRequestError
+from weighbridge.server.access import Caller
+from weighbridge.server.errors import HTTPFailure, Refused
+from weighbridge.targets import availability
+from weighbridge.web import pairing, ratings, votes
+
+if TYPE_CHECKING:
+    from weighbridge.server.app import Gateway
+
+STATIC = Path(__file__).parent / "static"
+#: The page and everything it loads come from this server alone; model text never runs.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+MAX_TASK_CHARS = 64
+_PENDING_PAIRS = 1000
+
+
+class Arena:
+    """What the arena remembers between requests: the pairs handed out and not yet voted on."""
+
+    def __init__(self, gateway: Gateway, seed: int | None = None) -> None:
+        self.gateway = gateway
+        self.rng = random.Random(seed)
+        self.pending: OrderedDict[str, tuple[str, str, str]] = OrderedDict()  # id -> (a, b, caller)
+        self.recent: deque[tuple[str, str]] = deque(maxlen=64)
+        self.shown: dict[str, int] = {}
+        self._loaded = False
+
+    def _db_counts(self) -> None:
+        if self._loaded:
+            return
+        with self.gateway.client.store.connection() as db:
+            for stored in votes.load(db):
+                for model in (stored.model_a, stored.model_b):
+                    self.shown[model] = self.shown.get(model, 0) + 1
+                self.recent.append(pairing.key(stored.model_a, stored.model_b))
+        self._loaded = True
+
+    def catalog(self, caller: Caller) -> list[dict[str, Any]]:
+        settings = self.gateway.client.settings
+        out = []
+        for model_id, entry in settings.catalog.models.items():
+            if entry.modality != "chat" or (caller.key is not None and not caller.key.allows(model_id)):
+                continue
+            ok, why = availability(settings, model_id)
+            out.append(
+                {
+                    "id": model_id,
+                    "name": entry.name or model_id,
+                    "vendor": entry.vendor,
+                    "runnable": ok,
+                    "served_by": why if ok else None,
+                    "reason": None if ok else why,
+                    "local": bool(entry.open_weights),
+                }
+            )
+        out.sort(key=lambda m: (not m["runnable"], m["id"]))
+        return out
+
+    async def models(self, request: Request, caller: Caller) -> Response:
+        return JSONResponse({"models": self.catalog(caller), "caller": caller.name})
+
+    async def pair(self, request: Request, caller: Caller) -> Response:
+        from weighbridge.server.app import read_json
+
+        body = await read_json(request)
+        pool = body.get("pool") if isinstance(body, dict) else None
+        if not isinstance(pool, list) or not all(isinstance(m, str) for m in pool):
+            raise InvalidRequestError("'pool' must be a list of model names")
+        runnable = {m["id"] for m in self.catalog(caller) if m["runnable"]}
+        usable = sorted(set(pool) & runnable)
+        if len(usable) < 2:
+            raise InvalidRequestError("the arena needs at least two runnable models in the pool")
+        self._db_counts()
+        window = pairing.recent_window(len(usable))
+        recent = list(self.recent)[-window:] if window else []
+        a, b = pairing.choose_pair(usable, self.shown, recent, self.rng)
+        pair_id = secrets.token_hex(8)
+        self.pending[pair_id] = (a, b, caller.name)
+        while len(self.pending) > _PENDING_PAIRS:
+            self.pending.popitem(last=False)
+        for model in (a, b):
+            self.shown[model] = self.shown.get(model, 0) + 1
+        self.recent.append(pairing.key(a, b))
+        return JSONResponse({"pair": pair_id, "a": a, "b": b})
+
+    async def vote(self, request: Request, caller: Caller) -> Response:
+        from weighbridge.server.app import read_json
+
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise InvalidRequestError("the vote must be a JSON object")
+        pair_id, outcome = body.get("pair"), body.get("outcome")
+        task = str(body.get("task") or "general").strip().lower()[:MAX_TASK_CHARS] or "general"
+        prompt = body.get("prompt")
+        if outcome not in ratings.OUTCOMES:
+            raise InvalidRequestError(f"'outcome' must be one of {', '.join(ratings.OUTCOMES)}")
+        if not isinstance(prompt, str):
+            raise InvalidRequestError("'prompt' must be the prompt's text")
+        if not isinstance(pair_id, str):
+            raise InvalidRequestError("'pair' must be the id /arena/pair gave")
+        pending = self.pending.get(pair_id)
+        if pending is None or pending[2] != caller.name:
+            raise InvalidRequestError("unknown or already used arena pair")
+        a, b, _ = pending
+        ids: list[str | None] = []
+        with self.gateway.client.store.connection() as db:
+            for side, model in (("inference_a", a), ("inference_b", b)):
+                given = body.get(side)
+                if given is None:
+                    ids.append(None)
+                    continue
+                logged = votes.inference(db, _log_id(given))
+                if logged is None or logged["model"] != model or (logged["key_name"] or "") != caller.name:
+                    raise InvalidRequestError(f"'{side}' is not an answer from this pair")
+                ids.append(logged["id"])
+            vote_id = votes.record(
+                db,
+                task=task,
+                prompt_sha256=votes.prompt_hash(prompt),
+                model_a=a,
+                model_b=b,
+                inference_a=ids[0],
+                inference_b=ids[1],
+                outcome=outcome,
+                key_name=caller.name,
+            )
+        del self.pending[pair_id]
+        return JSONResponse({"vote": vote_id, "a": a, "b": b, "outcome": outcome, "task": task})
+
+    async def leaderboard(self, request: Request, caller: Caller) -> Response:
+        task = request.query_params.get("task") or None
+        with self.gateway.client.store.connection() as db:
+            board = votes.leaderboard(db, task=task, key_name=_own(caller))
+        return JSONResponse(board)
+
+    async def inference(self, request: Request, caller: Caller) -> Response:
+        with self.gateway.client.store.connection() as db:
+            logged = votes.inference(db, _log_id(request.path_params["id"]))
+        own = _own(caller)
+        if logged is None or (own is not None and logged["key_name"] != own):
+            raise Refused(HTTPFailure(404, "no such inference in the log"))
+        return JSONResponse(logged)
+
+
+def _own(caller: Caller) -> str | None:
+    """Whose records a caller may read: a virtual key its own, the master key or a local caller all."""
+    return caller.name if caller.key is not None else None
+
+
+def _log_id(given: object) -> str:
+    """The log id for a response id: ``chatcmpl-<hex>`` is the log's ``wb-<hex>``."""
+    if not isinstance(given, str):
+        raise InvalidRequestError("an answer id must be a string")
+    return "wb-" + given.removeprefix("chatcmpl-") if given.startswith("chatcmpl-") else given
+
+
+async def page(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+def web_routes(gateway: Gateway) -> list[BaseRoute]:
+    arena = Arena(gateway)
+    guard = gateway.guard
+    return [
+        Route("/", page, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Route("/arena/models", guard("openai", arena.models), methods=["GET"]),
+        Route("/arena/pair", guard("openai", arena.pair), methods=["POST"]),
+        Route("/arena/vote", guard("openai", arena.vote), methods=["POST"]),
+        Route("/arena/leaderboard", guard("openai", arena.leaderboard), methods=["GET"]),
+        Route("/arena/inference/{id}", guard("openai", arena.inference), methods=["GET"]),
+    ]

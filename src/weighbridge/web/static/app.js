@@ -1,0 +1,402 @@
+// weighbridge arena: hand-written, no build step, nothing loaded from another host.
+// Model output is untrusted: it only ever reaches the page through textContent.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const KEY = "weighbridge.key";
+const state = { mode: "play", models: [], runs: [], pair: null, prompt: "" };
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (name === "text") node.textContent = value;
+    else if (name === "class") node.className = value;
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+function headers(json) {
+  const out = {};
+  const key = sessionStorage.getItem(KEY);
+  if (key) out.Authorization = "Bearer " + key;
+  if (json) out["Content-Type"] = "application/json";
+  return out;
+}
+
+async function api(path, body) {
+  const init = body === undefined ? { headers: headers(false) }
+    : { method: "POST", headers: headers(true), body: JSON.stringify(body) };
+  const response = await fetch(path, init);
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = null; }
+  if (!response.ok) {
+    const message = (data && data.error && data.error.message) || response.statusText;
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+// ---- a small, safe markdown subset: fenced code, inline code, paragraphs, lists ----------
+
+function inline(parent, text) {
+  const parts = text.split(/(`[^`\n]+`)/);
+  for (const part of parts) {
+    if (part.length > 2 && part.startsWith("`") && part.endsWith("`")) {
+      parent.append(el("code", { text: part.slice(1, -1) }));
+    } else if (part) {
+      parent.append(document.createTextNode(part));
+    }
+  }
+}
+
+function renderMarkdown(target, text) {
+  const out = document.createDocumentFragment();
+  const lines = text.split("\n");
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    const fence = line.match(/^\s*```\s*([\w+-]*)/);
+    if (fence) {
+      const body = [];
+      i += 1;
+      while (i < lines.length && !/^\s*```/.test(lines[i])) { body.push(lines[i]); i += 1; }
+      i += 1;
+      const code = el("code", { text: body.join("\n") });
+      if (fence[1]) code.setAttribute("data-lang", fence[1]);
+      out.append(el("pre", {}, code));
+      continue;
+    }
+    const bullet = /^\s*([-*+]|\d+[.)])\s+/;
+    if (bullet.test(line)) {
+      const ordered = /^\s*\d/.test(line);
+      const list = el(ordered ? "ol" : "ul");
+      while (i < lines.length && bullet.test(lines[i])) {
+        const item = el("li");
+        inline(item, lines[i].replace(bullet, ""));
+        list.append(item);
+        i += 1;
+      }
+      out.append(list);
+      continue;
+    }
+    if (!line.trim()) { i += 1; continue; }
+    const para = [];
+    while (i < lines.length && lines[i].trim() && !bullet.test(lines[i]) && !/^\s*```/.test(lines[i])) {
+      para.push(lines[i]);
+      i += 1;
+    }
+    const p = el("p");
+    inline(p, para.join("\n"));
+    out.append(p);
+  }
+  target.replaceChildren(out);
+}
+
+// ---- access ------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    const data = await api("/arena/models");
+    state.models = data.models;
+  } catch (error) {
+    if (error.status === 401) { showLogin(sessionStorage.getItem(KEY) ? error.message : ""); return; }
+    $("ask-status").textContent = "could not load the models: " + error.message;
+  }
+  $("login").hidden = true;
+  $("logout").hidden = !sessionStorage.getItem(KEY);
+  renderModels();
+  setMode(state.mode);
+}
+
+function showLogin(message) {
+  for (const id of ["ask", "board"]) $(id).hidden = true;
+  for (const tab of document.querySelectorAll(".tab")) tab.disabled = true;
+  $("login").hidden = false;
+  $("login-error").textContent = message;
+  $("login-key").focus();
+}
+
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY, $("login-key").value.trim());
+  $("login-key").value = "";
+  for (const tab of document.querySelectorAll(".tab")) tab.disabled = false;
+  start();
+});
+
+$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); location.reload(); });
+
+// ---- modes -------------------------------------------------------------------------------
+
+function setMode(mode) {
+  state.mode = mode;
+  for (const [id, name] of [["tab-play", "play"], ["tab-arena", "arena"], ["tab-board", "board"]]) {
+    $(id).setAttribute("aria-pressed", String(name === mode));
+  }
+  $("ask").hidden = mode === "board";
+  $("board").hidden = mode !== "board";
+  $("task-row").hidden = mode !== "arena";
+  $("models-legend").textContent = mode === "arena" ? "Arena pool (two are drawn, names hidden)" : "Models (2 to 4)";
+  if (mode === "board") loadBoard();
+  else { $("columns").replaceChildren(); $("vote").hidden = true; }
+}
+
+$("tab-play").addEventListener("click", () => setMode("play"));
+$("tab-arena").addEventListener("click", () => setMode("arena"));
+$("tab-board").addEventListener("click", () => setMode("board"));
+
+function renderModels() {
+  const box = $("models");
+  box.replaceChildren();
+  let checked = 0;
+  const missing = el("ul");
+  for (const model of state.models) {
+    if (!model.runnable) {
+      missing.append(el("li", {}, el("b", { text: model.id }), " " + model.reason));
+      continue;
+    }
+    const input = el("input", { type: "checkbox", value: model.id, id: "model-" + model.id });
+    if (checked < 2) { input.checked = true; checked += 1; }
+    box.append(el("label", { for: input.id }, input, el("span", { text: model.id })));
+  }
+  const why = $("unavailable");
+  why.hidden = missing.children.length === 0;
+  why.querySelector("summary").textContent = missing.children.length + " more models cannot run here (why)";
+  why.querySelector("ul").replaceWith(missing);
+}
+
+function chosen() {
+  return [...document.querySelectorAll("#models input:checked")].map((input) => input.value);
+}
+
+// ---- streaming columns -------------------------------------------------------------------
+
+function column(title) {
+  const figures = el("p", { class: "figures" });
+  const names = ["ttft", "tps", "latency", "tokens", "cost"];
+  const labels = { ttft: "TTFT", tps: "tok/s", latency: "latency", tokens: "tokens", cost: "cost" };
+  const cells = {};
+  for (const name of names) {
+    cells[name] = el("b", { text: "–" });
+    figures.append(el("span", { "data-figure": name }, labels[name] + " ", cells[name]));
+  }
+  const heading = el("h3", { text: title });
+  const status = el("span", { class: "state", text: "waiting" });
+  const answer = el("div", { class: "answer" });
+  const node = el("article", { class: "column" }, heading, status, figures, answer);
+  $("columns").append(node);
+  return { node, heading, status, answer, cells };
+}
+
+function setFigures(run) {
+  const now = run.end || performance.now();
+  const c = run.col.cells;
+  if (run.first) c.ttft.textContent = ((run.first - run.start) / 1000).toFixed(2) + " s";
+  const tokens = run.usage ? run.usage.completion_tokens : run.pieces;
+  c.tokens.textContent = String(tokens);
+  if (run.first && now > run.first && tokens > 1) {
+    c.tps.textContent = ((tokens - 1) / ((now - run.first) / 1000)).toFixed(1);
+  }
+  c.latency.textContent = ((now - run.start) / 1000).toFixed(2) + " s";
+}
+
+function finish(run, label, kind) {
+  run.end = run.end || performance.now();
+  run.col.status.textContent = label;
+  run.col.status.className = "state " + kind;
+  setFigures(run);
+}
+
+async function stream(run, body, signal) {
+  run.start = performance.now();
+  run.col.status.textContent = "streaming";
+  const response = await fetch("/v1/chat/completions", {
+    method: "POST", headers: headers(true), body: JSON.stringify(body), signal,
+  });
+  if (!response.ok) {
+    let message = response.statusText;
+    try { message = (await response.json()).error.message; } catch (e) { /* keep the status */ }
+    throw new Error(message);
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      for (const line of event.split("\n")) {
+        if (!line.startsWith("data:")) continue;
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") { run.complete = true; continue; }
+        const chunk = JSON.parse(data);
+        if (chunk.error) throw new Error(chunk.error.message || "the stream failed");
+        if (chunk.id) run.id = chunk.id;
+        if (chunk.usage) run.usage = chunk.usage;
+        const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
+        if (delta && delta.content) {
+          if (!run.first) run.first = performance.now();
+          run.text += delta.content;
+          run.pieces += 1;
+          renderMarkdown(run.col.answer, run.text);
+        }
+      }
+    }
+    setFigures(run);
+  }
+  if (!run.complete) throw new Error("the stream ended early");
+}
+
+async function loggedCost(run) {
+  for (let attempt = 0; attempt < 5 && run.id; attempt += 1) {
+    try {
+      const record = await api("/arena/inference/" + encodeURIComponent(run.id));
+      if (record.cost_usd != null) {
+        run.col.cells.cost.textContent = "$" + record.cost_usd.toFixed(6);
+        run.col.cells.cost.title = record.cost_basis || "";
+      } else run.col.cells.cost.textContent = "n/a";
+      return;
+    } catch (error) { await new Promise((resolve) => setTimeout(resolve, 200)); }
+  }
+}
+
+async function runAll(models, titles) {
+  const controller = new AbortController();
+  state.controller = controller;
+  $("columns").replaceChildren();
+  $("run").disabled = true;
+  $("stop").disabled = false;
+  const messages = [];
+  const system = $("system").value.trim();
+  if (system) messages.push({ role: "system", content: system });
+  messages.push({ role: "user", content: $("prompt").value });
+  state.runs = models.map((model, index) => ({
+    model, text: "", pieces: 0, col: column(titles[index]), start: 0, first: 0, end: 0,
+  }));
+  $("ask-status").textContent = "running " + models.length + " models";
+  await Promise.all(state.runs.map(async (run) => {
+    const body = {
+      model: run.model, messages, stream: true, stream_options: { include_usage: true },
+      temperature: Number($("temperature").value), max_tokens: Number($("max-tokens").value),
+    };
+    try {
+      await stream(run, body, controller.signal);
+      finish(run, "done", "done");
+      await loggedCost(run);
+    } catch (error) {
+      if (error.name === "AbortError") finish(run, "stopped", "error");
+      else {
+        finish(run, "error", "error");
+        run.col.answer.replaceChildren(el("p", { class: "error", text: error.message }));
+        run.failed = true;
+      }
+    }
+  }));
+  $("run").disabled = false;
+  $("stop").disabled = true;
+  $("ask-status").textContent = controller.signal.aborted ? "stopped" : "finished";
+  return !controller.signal.aborted;
+}
+
+$("stop").addEventListener("click", () => { if (state.controller) state.controller.abort(); });
+
+$("ask-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const models = chosen();
+  if (state.mode === "play") {
+    if (models.length < 2 || models.length > 4) { $("ask-status").textContent = "choose 2 to 4 models"; return; }
+    await runAll(models, models);
+    return;
+  }
+  if (models.length < 2) { $("ask-status").textContent = "choose at least 2 models for the pool"; return; }
+  $("vote").hidden = true;
+  $("vote-result").textContent = "";
+  let pair;
+  try { pair = await api("/arena/pair", { pool: models }); } catch (error) {
+    $("ask-status").textContent = error.message; return;
+  }
+  state.pair = pair;
+  state.prompt = $("prompt").value;
+  const finished = await runAll([pair.a, pair.b], ["Model A", "Model B"]);
+  if (finished) {
+    $("vote").hidden = false;
+    for (const button of document.querySelectorAll("#vote button")) button.disabled = false;
+    document.querySelector("#vote button").focus();
+  }
+});
+
+for (const button of document.querySelectorAll("#vote button")) {
+  button.addEventListener("click", async () => {
+    const [a, b] = state.runs;
+    for (const other of document.querySelectorAll("#vote button")) other.disabled = true;
+    try {
+      const vote = await api("/arena/vote", {
+        pair: state.pair.pair, outcome: button.dataset.outcome, task: $("task").value,
+        prompt: state.prompt, inference_a: a.id || null, inference_b: b.id || null,
+      });
+      a.col.heading.textContent = "Model A: " + vote.a;
+      b.col.heading.textContent = "Model B: " + vote.b;
+      $("vote-result").textContent = "Vote saved (" + vote.task + "): A was " + vote.a + ", B was " + vote.b + ".";
+    } catch (error) {
+      $("vote-result").textContent = "the vote was not saved: " + error.message;
+      for (const other of document.querySelectorAll("#vote button")) other.disabled = false;
+    }
+  });
+}
+
+// ---- leaderboard -------------------------------------------------------------------------
+
+function fmt(value, digits) { return value == null ? "–" : Number(value).toFixed(digits); }
+
+async function loadBoard() {
+  const task = $("board-task").value;
+  let board;
+  try { board = await api("/arena/leaderboard" + (task ? "?task=" + encodeURIComponent(task) : "")); }
+  catch (error) { $("board-summary").textContent = error.message; return; }
+  const select = $("board-task");
+  const current = select.value;
+  select.replaceChildren(el("option", { value: "", text: "All tasks" }),
+    ...board.tasks.map((t) => el("option", { value: t, text: t })));
+  select.value = current;
+  $("board-summary").textContent = board.votes + " votes" +
+    (board.votes ? " (" + Object.entries(board.outcomes).map(([k, v]) => k + " " + v).join(", ") + ")" : "");
+  const head = ["#", "Model", "Rating", "95% CI", "Votes", "Win %", "Median latency", "$ / 1k prompts"];
+  const table = $("board-table");
+  table.replaceChildren(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h, class: h === "Model" ? "name" : "" })))));
+  const body = el("tbody");
+  for (const row of board.models) {
+    body.append(el("tr", {},
+      el("td", { text: String(row.rank) }), el("td", { class: "name", text: row.model }),
+      el("td", { text: fmt(row.rating, 0) }), el("td", { text: fmt(row.low, 0) + "–" + fmt(row.high, 0) }),
+      el("td", { text: String(row.votes) }), el("td", { text: fmt(100 * row.wins / row.votes, 0) }),
+      el("td", { text: row.median_latency_ms == null ? "–" : fmt(row.median_latency_ms / 1000, 2) + " s" }),
+      el("td", { text: row.cost_per_1k_prompts_usd == null ? "–" : "$" + fmt(row.cost_per_1k_prompts_usd, 4) })));
+  }
+  table.append(body);
+  const names = board.models.map((row) => row.model);
+  const matrix = $("board-matrix");
+  matrix.replaceChildren(el("thead", {}, el("tr", {}, el("th", { text: "" }),
+    ...names.map((n) => el("th", { scope: "col", text: n })))));
+  const mbody = el("tbody");
+  for (const rowName of names) {
+    const cells = names.map((col) => {
+      const cell = (board.matrix[rowName] || {})[col];
+      return el("td", { text: cell ? fmt(100 * cell.win_rate, 0) + "% (" + cell.games + ")" : "–" });
+    });
+    mbody.append(el("tr", {}, el("th", { scope: "row", text: rowName }), ...cells));
+  }
+  matrix.append(mbody);
+}
+
+$("board-task").addEventListener("change", loadBoard);
+$("board-refresh").addEventListener("click", loadBoard);
+
+start();

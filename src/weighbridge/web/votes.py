@@ -1,0 +1,146 @@
+"""Arena votes in the store, and the log figures the leaderboard reads beside them."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from weighbridge.web import ratings
+
+
+@dataclass(frozen=True)
+class StoredVote:
+    id: int
+    created_at: str
+    task: str
+    prompt_sha256: str
+    model_a: str
+    model_b: str
+    inference_a: str | None
+    inference_b: str | None
+    outcome: str
+    key_name: str | None
+
+
+_COLUMNS = (
+    "id, created_at, task, prompt_sha256, model_a, model_b, inference_a, inference_b, outcome, key_name"
+)
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def record(
+    db: sqlite3.Connection,
+    *,
+    task: str,
+    prompt_sha256: str,
+    model_a: str,
+    model_b: str,
+    inference_a: str | None,
+    inference_b: str | None,
+    outcome: str,
+    key_name: str | None,
+) -> int:
+    if outcome not in ratings.OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(ratings.OUTCOMES)}")
+    cursor = db.execute(
+        "INSERT INTO arena_votes (created_at, task, prompt_sha256, model_a, model_b, inference_a, "
+        "inference_b, outcome, key_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            datetime.now(UTC).isoformat(),
+            task,
+            prompt_sha256,
+            model_a,
+            model_b,
+            inference_a,
+            inference_b,
+            outcome,
+            key_name,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def load(db: sqlite3.Connection, *, task: str | None = None, key_name: str | None = None) -> list[StoredVote]:
+    """Votes oldest first; ``task`` and ``key_name`` narrow them when given."""
+    where, args = [], []
+    if task:
+        where.append("task = ?")
+        args.append(task)
+    if key_name is not None:
+        where.append("key_name = ?")
+        args.append(key_name)
+    sql = f"SELECT {_COLUMNS} FROM arena_votes"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [StoredVote(*row) for row in db.execute(sql + " ORDER BY id", args)]
+
+
+def tasks(db: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in db.execute("SELECT DISTINCT task FROM arena_votes ORDER BY task")]
+
+
+def inference(db: sqlite3.Connection, inference_id: str) -> dict[str, Any] | None:
+    """The figures of one logged inference (no texts), or None."""
+    row = db.execute(
+        "SELECT id, model, key_name, status, prompt_tokens, completion_tokens, latency_ms, ttft_ms, "
+        "cost_usd, cost_basis, error FROM inferences WHERE id = ?",
+        (inference_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    names = (
+        "id", "model", "key_name", "status", "prompt_tokens", "completion_tokens", "latency_ms", "ttft_ms",
+        "cost_usd", "cost_basis", "error",
+    )  # fmt: skip
+    return dict(zip(names, row, strict=True))
+
+
+def model_figures(db: sqlite3.Connection, models: list[str]) -> dict[str, dict[str, float | None]]:
+    """Per model, from the log's successful inferences: median latency and cost per 1,000 prompts."""
+    out: dict[str, dict[str, float | None]] = {}
+    for model in models:
+        rows = db.execute(
+            "SELECT latency_ms, cost_usd FROM inferences WHERE model = ? AND status = 'ok'", (model,)
+        ).fetchall()
+        latencies = [r[0] for r in rows if r[0] is not None]
+        costs = [r[1] for r in rows if r[1] is not None]
+        out[model] = {
+            "median_latency_ms": statistics.median(latencies) if latencies else None,
+            "cost_per_1k_prompts_usd": 1000 * statistics.fmean(costs) if costs else None,
+            "inferences": float(len(rows)),
+        }
+    return out
+
+
+def leaderboard(
+    db: sqlite3.Connection, *, task: str | None = None, key_name: str | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Ratings with intervals, the win-rate matrix, counts and the log's speed and money."""
+    stored = load(db, task=task, key_name=key_name)
+    triples = [(v.model_a, v.model_b, v.outcome) for v in stored]
+    rated = ratings.rate(triples, seed=seed)
+    figures = model_figures(db, [r.model for r in rated])
+    matrix = ratings.win_matrix(triples)
+    rows = []
+    for rank, r in enumerate(rated, 1):
+        row: dict[str, Any] = {"rank": rank, **asdict(r)}
+        row.update(figures[r.model])
+        rows.append(row)
+    return {
+        "task": task,
+        "votes": len(stored),
+        "outcomes": {o: sum(1 for v in stored if v.outcome == o) for o in ratings.OUTCOMES},
+        "tasks": tasks(db),
+        "models": rows,
+        "matrix": {
+            row: {col: {"win_rate": rate, "games": n} for col, (rate, n) in cols.items()}
+            for row, cols in matrix.items()
+        },
+    }
