@@ -18,6 +18,7 @@ from weighbridge.cli import (
     compare,
     crossover,
     drift,
+    finetune,
     keys,
     logs,
     models,
@@ -85,6 +86,7 @@ cli.add_command(pin.pin)
 cli.add_command(pin.verify)
 cli.add_command(quantize.quantize)
 cli.add_command(drift.drift)
+cli.add_command(finetune.finetune)
 cli.add_command(spend.spend)
 cli.add_command(crossover.crossover)
 cli.add_command(arena.arena)
