@@ -36,11 +36,12 @@ rounds, each round running every level on every server in a rotating order, so a
 machine's speed during the run hits all of them alike; an idle server uses no CPU.
 
 Single stream: one client, the same prompt (the core benchmark's), 128 new tokens, through
-``weighbridge serve``, against raw llama-cpp-python in-process (``Llama.create_completion(
-stream=True)`` on the same rendered prompt, threads = the CPUs, as the engine's default) in a
-fresh process per round, as ``bench/core.py`` does (a process that ran llama.cpp before runs it
-slower). tokens/s = completion tokens / (request start to last token); raw takes its count from a
-non-streamed warm-up of the same greedy generation and checks the streamed text is identical.
+``weighbridge serve`` (and, for reference, the bare engine), against raw llama-cpp-python
+in-process (``Llama.create_completion(stream=True)`` on the same rendered prompt, threads = the
+CPUs, as the engine's default) in a fresh process per round, as ``bench/core.py`` does (a
+process that ran llama.cpp before runs it slower). tokens/s = completion tokens / (request start
+to last token); raw takes its count from a non-streamed warm-up of the same greedy generation
+and checks the streamed text is identical.
 
 CPU: nothing is pinned. weighbridge's engine uses every core by default (``threads`` = the
 CPUs), so the gateway process, the engine and the load generator share them, and the cost of
@@ -50,15 +51,16 @@ process), weighbridge's gateway process, the load generator, and everything else
 ("others": /proc/stat's busy time minus ours). The machine is shared, and one foreign process
 busy on one of 2 cores slows a 2-thread llama.cpp engine by up to 15x (its threads wait for
 each other at every step), so a phase during which "others" exceeded 10% of the machine is
-measured again, up to ``--retries`` times (default 2), and the quietest attempt is kept. The
-1-minute load average is printed at the start and the end, and a run that still has a noisy
-level is flagged; re-run it then.
+measured again once the machine is quiet (waiting up to a minute), up to ``--retries`` times,
+and the quietest attempt is kept; re-measuring stops ``--noise-budget`` seconds (180) into
+the run so a busy machine cannot make it drag on. The 1-minute load average is printed at the
+start and the end, and a run that still has a noisy level is flagged; re-run it then.
 
 Targets (issue 7, point 6): at 8 clients, weighbridge's aggregate tokens/s >= 2.5x
 llama_cpp.server's and >= 0.9x the bare engine's; its time to first token p50 at 8 clients
 <= 1.2x the bare engine's; single stream >= 0.95x raw llama-cpp-python. The whole run takes
-about 4 minutes on 2 cores (``--quick``: one round, about 2 minutes), most of it spent waiting on
-llama_cpp.server, which serves the clients one after another (``--no-peer`` skips it).
+about 5 minutes on a quiet 2-core machine (``--quick``: one round, under 3 minutes), half of it
+waiting on llama_cpp.server, which serves the clients one after another (``--no-peer`` skips it).
 """
 
 from __future__ import annotations
@@ -152,6 +154,18 @@ def machine_busy() -> float:
         return float("nan")
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in line[1:9])
     return (user + nice + system + irq + softirq + steal) / TICK
+
+
+def wait_quiet(limit_s: float) -> bool:
+    """Wait until other processes leave the machine nearly idle for 3 s (our idle servers use
+    nothing); False if that did not happen within ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        start = machine_busy()
+        time.sleep(3.0)
+        if (machine_busy() - start) / (3.0 * CORES) <= NOISY / 2:
+            return True
+    return False
 
 
 def children(pid: int) -> list[int]:
@@ -346,6 +360,7 @@ class Bench:
     notes: list[str] = field(default_factory=list)
     next_prompt: dict[str, int] = field(default_factory=dict)
     remeasured: int = 0
+    noise_budget: float = 0.0  # time.monotonic() after which noisy phases are kept as they are
 
     def load(
         self, server: Server, clients: int, per_client: int, *, max_tokens: int, warm: bool = False,
@@ -388,9 +403,10 @@ class Bench:
         self.load(server, top, 1, max_tokens=16, warm=True)
 
     def measure(self, server: Server, clients: int) -> None:
-        """One phase; measured again (up to ``--retries`` times) while other processes took more
-        than NOISY of the machine during it, keeping the quietest attempt: on 2 shared cores one
-        foreign process on one core slows a 2-thread llama.cpp engine by up to 15x."""
+        """One phase, measured again (up to ``--retries`` times, once the machine is quiet) when
+        other processes took more than NOISY of the machine during it, keeping the quietest
+        attempt: on 2 shared cores one foreign process busy on one core slows a 2-thread
+        llama.cpp engine by up to 15x."""
         per_client = max(1, math.ceil(self.args.min_requests / clients))
         best: dict[str, Any] | None = None
         for attempt in range(1 + self.args.retries):
@@ -407,11 +423,16 @@ class Bench:
             )
             if best is None or others < best["cpu_s"]["others"] / (best["wall_s"] * CORES):
                 best = result
-            if others <= NOISY:
+            if others <= NOISY or attempt == self.args.retries:
                 break
-            if attempt < self.args.retries:
-                self.remeasured += 1
-                print("    (other processes were busy: measuring this phase again)", flush=True)
+            left = self.noise_budget - time.monotonic()
+            if left <= 0:
+                print("    (other processes were busy; no time left to measure again)", flush=True)
+                break
+            print("    (other processes were busy: waiting for a quiet moment to measure again)", flush=True)
+            if not wait_quiet(min(left, 60.0)):
+                break
+            self.remeasured += 1
         assert best is not None
         self.phases.append(Phase(server.name, clients, best))
 
@@ -682,7 +703,13 @@ def main() -> None:
         "--slots", type=int, help="weighbridge's and the bare engine's slots (default: max(16, clients))"
     )
     parser.add_argument(
-        "--retries", type=int, default=2, help="re-measure a phase this often while the machine is busy"
+        "--retries", type=int, default=2, help="re-measure a noisy phase up to this often (default 2)"
+    )
+    parser.add_argument(
+        "--noise-budget",
+        type=float,
+        default=180.0,
+        help="seconds after the warm-up during which noisy phases may be measured again (default 180)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip llama_cpp.server (the slowest part)")
     parser.add_argument(
@@ -760,6 +787,7 @@ def main() -> None:
         for server in bench.servers:
             bench.warm_up(server)
         print(f"servers up and warm ({time.monotonic() - began:.0f} s)", flush=True)
+        bench.noise_budget = time.monotonic() + args.noise_budget
 
         for r in range(args.rounds):
             print(f"round {r + 1} of {args.rounds}", flush=True)
@@ -767,9 +795,14 @@ def main() -> None:
                 shift = (r + i) % len(bench.servers)
                 for server in bench.servers[shift:] + bench.servers[:shift]:
                     bench.measure(server, clients)
-            bench.raw()
-            for server in bench.servers[:2]:  # weighbridge, then the bare engine
-                bench.single_stream(server)
+            for side in ("raw", *bench.servers[:2]):  # raw, weighbridge, the bare engine
+                left = bench.noise_budget - time.monotonic()
+                if left > 0:
+                    wait_quiet(min(left, 30.0))  # no retries here: start each side on a quiet machine
+                if isinstance(side, Server):
+                    bench.single_stream(side)
+                else:
+                    bench.raw()
         result = report(bench, load_start)
         result["meta"] = {
             "cores": CORES,
