@@ -37,6 +37,12 @@ more cores each gets its own. ``--no-pin`` leaves placement to the scheduler. Th
 then what the load generator and the upstream do on their core, and a gateway row is bounded by
 that same core or by the gateway's own, whichever is the slower.
 
+The machine may be shared: each level also reports "others", the share of all CPU time that
+processes outside the run used meanwhile (``/proc/stat`` less what the run's own processes
+used). Above a few percent the run measured the neighbours as much as the gateway, and the
+report says so; the "upstream raw" row (the upstream's capacity, measured first) tells the same
+about the start of the run.
+
 Targets (the issue's): added p50 latency (gateway p50 minus direct p50) <= 1 ms at concurrency
 1; requests/s at concurrency 64 >= 0.5x direct and >= 5x LiteLLM. The whole run takes about
 3 minutes on 2 cores (``--quick``: about 1 minute), plus LiteLLM's install the first time.
@@ -401,6 +407,13 @@ class Processes:
                 self.stop(proc, timeout=5)
 
 
+def _process_seconds(pid: int) -> float:
+    """CPU seconds a process and the children it has reaped have used (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -524,7 +537,9 @@ class Bench:
         self.load(url, 1, 0, 0.0, warmup=max(20, a.warmup // 10))
         for c in LEVELS:
             count = {1: a.n1, 16: a.n16, 64: a.n64}[c]
+            before = self.cpu_snapshot()
             result = self.load(url, c, count, a.max_seconds)
+            result["others_pct"] = self.others_share(before, self.cpu_snapshot())
             self.runs.append(Run(target, c, result))
             err = f", {result['errors']} errors ({result['first_error']})" if result["errors"] else ""
             if result["errors"] and log is not None and not self.logged_errors:
@@ -533,9 +548,28 @@ class Bench:
             print(
                 f"  {target:12} c={c:<3} {result['n']:>6} req in {result['elapsed_s']:5.1f} s  "
                 f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
-                f"{result['rps']:8.0f} req/s{err}",
+                f"{result['rps']:8.0f} req/s  others {result['others_pct']:3.0f}%{err}",
                 flush=True,
             )
+
+    def cpu_snapshot(self) -> tuple[int, int, int]:
+        """(busy, all) clock ticks of the whole machine, and the ticks this run's own processes
+        used: this one, the children it has reaped (the load generators), and those running."""
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        ours = sum(os.times()[:4])
+        for proc in self.procs.running:
+            with contextlib.suppress(OSError):
+                ours += _process_seconds(proc.pid)
+        return sum(ticks) - idle, sum(ticks), round(ours * os.sysconf("SC_CLK_TCK"))
+
+    @staticmethod
+    def others_share(before: tuple[int, int, int], after: tuple[int, int, int]) -> float:
+        """Percent of the machine's CPU time that processes outside this run used in between: a
+        run where it is more than a few percent measured a shared machine, not the gateway."""
+        busy, total, ours = (b - a for a, b in zip(before, after, strict=True))
+        return max(0.0, 100 * (busy - ours) / total) if total > 0 else 0.0
 
     # profiling (--profile) -------------------------------------------------------------------
 
@@ -586,11 +620,16 @@ _IDLE = "event loop: scheduling, select(), socket calls (asyncio)"
 _COMPONENTS: list[tuple[str, str, str]] = [
     ("log write: Store.record (sqlite + hash chain)", "weighbridge/store/", ""),
     ("metrics observer", "weighbridge/server/metrics", "observe"),
-    ("upstream call: provider + httpx/httpcore", "weighbridge/providers/", "complete"),
-    ("upstream call: provider + httpx/httpcore", "httpx/", ""),
-    ("upstream call: provider + httpx/httpcore", "httpcore/", ""),
-    ("upstream call: provider + httpx/httpcore", "httpx2/", ""),
-    ("upstream call: provider + httpx/httpcore", "httpcore2/", ""),
+    ("upstream call: aiohttp transport", "weighbridge/providers/transport", ""),
+    ("upstream call: aiohttp transport", "aiohttp/", ""),
+    ("upstream call: aiohttp transport", "yarl/", ""),
+    ("upstream call: aiohttp transport", "multidict/", ""),
+    ("upstream call: aiohttp transport", "aiohappyeyeballs/", ""),
+    ("upstream call: httpx client (and httpcore)", "httpx/", ""),
+    ("upstream call: httpx client (and httpcore)", "httpcore/", ""),
+    ("upstream call: httpx client (and httpcore)", "httpx2/", ""),
+    ("upstream call: httpx client (and httpcore)", "httpcore2/", ""),
+    ("upstream call: provider (body, parsing, retry)", "weighbridge/providers/", ""),
     ("building the response (Call.response, pydantic)", "weighbridge/call", "response"),
     ("building the response (Call.response, pydantic)", "weighbridge/client", "response"),
     ("log record build (Call.record)", "weighbridge/call", "record"),
@@ -858,7 +897,10 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
         return None
 
     print()
-    print(f"{'target':14} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    print(
+        f"{'target':14} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+        f"{'others':>7}"
+    )
     if upstream_capacity:
         r = upstream_capacity
         print(
@@ -869,7 +911,7 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
         r = run.result
         print(
             f"{run.target:14} {run.concurrency:>4} {r['n']:>8} {r['errors']:>6} {r['p50_ms']:>8.2f} "
-            f"{r['p99_ms']:>8.2f} {r['rps']:>8.0f}"
+            f"{r['p99_ms']:>8.2f} {r['rps']:>8.0f} {r.get('others_pct', 0.0):>6.0f}%"
         )
 
     def added(target: str, c: int, key: str) -> float | None:
@@ -916,6 +958,14 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
         f"{'weighbridge req/s / LiteLLM, c=64':34} {fmt(vs_peer, 'x'):>12} {'(peer)':>12} {'>= 5.00x':>11}  "
         f"{verdict(vs_peer, vs_peer is not None and vs_peer >= 5.0)}"
     )
+    busiest = max(bench.runs, key=lambda run: run.result.get("others_pct", 0.0), default=None)
+    if busiest is not None:
+        share = busiest.result.get("others_pct", 0.0)
+        verdict_text = "a quiet run" if share <= 5 else "NOISY: other processes competed; run it again"
+        print(
+            f"note: processes outside this run used at most {share:.0f}% of the machine's CPU during a "
+            f"measurement ({busiest.target}, c={busiest.concurrency}): {verdict_text}"
+        )
     for note in bench.notes:
         print(f"note: {note}")
     if bench.profile_text:

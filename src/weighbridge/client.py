@@ -121,7 +121,7 @@ class Client:
         if call.vault is not None:
             completion.content = call.vault.restore(completion.content)
         response = call.response(completion, ttft_s=None, settings=self.settings)
-        self._log(call, response, "ok")
+        await self._alog(call, response)
         return response
 
     def asend_stream(
@@ -290,6 +290,13 @@ class Client:
             self._loop_thread = None
         self.store.close()
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections this client opened on the running loop (a server's, as
+        it shuts down); :meth:`close` does so for the sync face's own loop, and the store."""
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.aclose()
+
     def __enter__(self) -> Client:
         return self
 
@@ -347,6 +354,17 @@ class Client:
     def _log(self, call: Call[Any], response: Answer, status: str) -> None:
         self._record(call.record(status, response=response), None)
 
+    async def _alog(self, call: Call[Any], response: Answer) -> None:
+        """Log a success from the event loop: its commit is shared with the requests that
+        finish at the same time, and the answer is returned only once it is committed."""
+        record = call.record("ok", response=response)
+        try:
+            await self.store.arecord(record)
+        except asyncio.CancelledError:
+            self._observe(record, None)  # its batch commits it all the same: count it too
+            raise
+        self._observe(record, None)
+
     def _log_failure(
         self, call: Call[Any], error: WeighbridgeError, status: str, partial: ChatResponse | None = None
     ) -> None:
@@ -354,6 +372,9 @@ class Client:
 
     def _record(self, record: InferenceRecord, error: WeighbridgeError | None) -> None:
         self.store.record(record)
+        self._observe(record, error)
+
+    def _observe(self, record: InferenceRecord, error: WeighbridgeError | None) -> None:
         for observe in self.observers:
             observe(record, error)
 
@@ -362,12 +383,15 @@ class _LoopState:
     """What a client holds on one event loop: the shared HTTP pool and the providers using it."""
 
     def __init__(self) -> None:
+        from weighbridge.providers.transport import upstream_client
+
         # Per-request timeouts come from each provider's entry; this only bounds connecting.
         # A gateway keeps many upstream requests in flight: a pool as small as httpx's default
-        # (20 idle connections) would open a new connection for most of them under load.
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(600, connect=10),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
+        # (20 idle connections) would open a new connection for most of them under load. The
+        # transport is aiohttp's pool, whose cost per request does not grow with its size.
+        self.http = upstream_client(
+            httpx.Limits(max_connections=512, max_keepalive_connections=256),
+            httpx.Timeout(600, connect=10),
         )
         self.providers: dict[str, Provider] = {}
 

@@ -53,7 +53,20 @@ def serve(
         _use_engines(client)
     app = Gateway(client, master_key=master_key, preload=list(preload)).app()
     click.echo(f"weighbridge gateway on http://{host}:{port}/v1", err=True)
+    _freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _freeze_startup_objects() -> None:
+    """Take what start-up loaded (modules, the catalog, the app: about 60,000 objects) out of
+    the garbage collector's full collections, which otherwise walk all of it: a pause of about
+    30 ms for every request in flight, every few thousand requests. The upstream HTTP stack,
+    otherwise imported by the first request, is imported first so that it is included."""
+    import gc
+
+    import weighbridge.providers.transport  # noqa: F401
+
+    gc.freeze()
 
 
 def _use_engines(client: Client) -> None:

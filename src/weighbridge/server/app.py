@@ -101,7 +101,7 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Engines asked for with ``--preload`` start before the first request; every engine
-        stops with the gateway."""
+        stops with the gateway, and so do its upstream connections."""
         engines = self.client.engines
         if engines is not None:
             for name in self.preload:
@@ -111,6 +111,7 @@ class Gateway:
         finally:
             if engines is not None:
                 await engines.aclose()
+            await self.client.aclose()
 
     def app(self) -> Starlette:
         return Starlette(

@@ -13,6 +13,8 @@ _LABELS = ("model", "route", "key")
 _BREAKER_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 #: Seconds: local models answer in tens of milliseconds, closed reasoning models in minutes.
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+#: One label set's children: requests (with status), tokens in, tokens out, cost, latency.
+_Series = tuple[Counter, Counter, Counter, Counter, Histogram]
 
 
 class Metrics:
@@ -45,17 +47,35 @@ class Metrics:
             ("target",),
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str, str, str], _Series] = {}
 
     def observe(self, record: InferenceRecord, error: WeighbridgeError | None) -> None:
-        labels = (record.model, record.route or "", record.key_name or "")
-        self.requests.labels(*labels, record.status).inc()
-        self.tokens.labels(*labels, "in").inc(record.prompt_tokens or 0)
-        self.tokens.labels(*labels, "out").inc(record.completion_tokens or 0)
-        self.cost.labels(*labels).inc(record.cost_usd or 0.0)
+        labels = (record.model, record.route or "", record.key_name or "", record.status)
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = self._new_series(labels)
+        requests, tokens_in, tokens_out, cost, latency = series
+        requests.inc()
+        tokens_in.inc(record.prompt_tokens or 0)
+        tokens_out.inc(record.completion_tokens or 0)
+        cost.inc(record.cost_usd or 0.0)
         if record.latency_ms is not None:
-            self.latency.labels(*labels).observe(record.latency_ms / 1000)
+            latency.observe(record.latency_ms / 1000)
         if isinstance(error, ProviderError):
             self.upstream_errors.labels(record.provider, str(error.status or "none")).inc()
+
+    def _new_series(self, labels: tuple[str, str, str, str]) -> _Series:
+        """The children a record with these labels updates. Looked up once per distinct
+        (model, route, key, status) and kept: ``labels()`` takes a lock and builds its key
+        anew on every call, five times per request otherwise."""
+        model_route_key = labels[:3]
+        return (
+            self.requests.labels(*labels),
+            self.tokens.labels(*model_route_key, "in"),
+            self.tokens.labels(*model_route_key, "out"),
+            self.cost.labels(*model_route_key),
+            self.latency.labels(*model_route_key),
+        )
 
     def render(self) -> bytes:
         for target, state in self._breakers.states().items():

@@ -48,6 +48,9 @@ class ChatCompletionBody(BaseModel):
         return bool((self.stream_options or {}).get("include_usage"))
 
 
+_CORE_FIELDS = tuple(ChatRequest.model_fields)
+
+
 def parse_chat_body(data: object) -> tuple[ChatCompletionBody, ChatRequest]:
     """The request as sent, and as the core's request; a one-line error for anything wrong."""
     try:
@@ -56,9 +59,9 @@ def parse_chat_body(data: object) -> tuple[ChatCompletionBody, ChatRequest]:
         raise InvalidRequestError(validation_message(exc)) from None
     if body.n != 1:
         raise InvalidRequestError("n must be 1: one choice per request is supported")
-    fields = body.model_dump(
-        exclude={"stream", "stream_options", "n", "max_completion_tokens"}, exclude_none=True
-    )
+    # The validated messages and response format are handed over as they are (pydantic does
+    # not validate a model instance twice): only the scalar fields' core limits are checked.
+    fields = {name: value for name in _CORE_FIELDS if (value := getattr(body, name, None)) is not None}
     if body.max_completion_tokens is not None and body.max_tokens is None:
         fields["max_tokens"] = body.max_completion_tokens
     try:

@@ -6,11 +6,12 @@ the writer. A connection is shared across threads behind a lock; writes are smal
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from weighbridge.errors import ConfigError
@@ -50,6 +51,8 @@ class InferenceRecord:
 
 
 _COLUMNS = [f.name for f in fields(InferenceRecord)]
+#: A record waiting for its group commit, and the future its caller awaits.
+_Waiting = tuple[InferenceRecord, asyncio.Future[None]]
 
 
 class Store:
@@ -65,6 +68,8 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the store at {path}: {exc}") from None
         self._lock = threading.Lock()
+        #: Records waiting for their group commit, per event loop (see :meth:`arecord`).
+        self._batches: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -73,12 +78,52 @@ class Store:
             yield self._db
 
     def record(self, record: InferenceRecord) -> None:
-        """Append a record to the chained log. BEGIN IMMEDIATE takes the write lock before
-        the head is read, so writers (threads or processes) never fork the chain."""
+        """Append a record to the chained log; it is committed when this returns."""
+        self._append([record])
+
+    async def arecord(self, record: InferenceRecord) -> None:
+        """:meth:`record` for code on an event loop: the records that concurrent requests log
+        in the same turn of the loop share one transaction (a group commit). Each caller still
+        resumes only once its own record is committed, so an answered request survives a
+        ``kill -9`` as before; N concurrent requests pay for one commit and one update of the
+        chain's head instead of N."""
+        loop = asyncio.get_running_loop()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = []
+            loop.call_soon(self._commit_batch, loop)
+        committed = loop.create_future()
+        batch.append((record, committed))
+        await committed
+
+    def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._batches.pop(loop)
+        try:
+            self._append([record for record, _ in batch])
+        except Exception:
+            # Commit them one by one instead, so one bad record fails only its own request.
+            for record, committed in batch:
+                try:
+                    self._append([record])
+                except Exception as exc:
+                    if not committed.done():
+                        committed.set_exception(exc)
+                else:
+                    if not committed.done():
+                        committed.set_result(None)
+            return
+        for _, committed in batch:
+            if not committed.done():  # a caller that was cancelled meanwhile: its record stays
+                committed.set_result(None)
+
+    def _append(self, records: list[InferenceRecord]) -> None:
+        """BEGIN IMMEDIATE takes the write lock before the chain's head is read, so writers
+        (threads or processes) never fork the chain."""
+        rows = [{column: getattr(record, column) for column in _COLUMNS} for record in records]
         with self.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                audit.append(db, _COLUMNS, asdict(record))
+                audit.append(db, _COLUMNS, rows)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
