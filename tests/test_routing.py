@@ -88,6 +88,21 @@ def test_weighted_strategy_follows_the_weights(home: Path) -> None:
     assert sum("weight 9" in r for r in firsts) > 150
 
 
+def test_least_outstanding_prefers_the_idlest_replica_per_unit_of_weight(home: Path) -> None:
+    box = '[providers.box]\ntype = "openai"\nbase_url = "http://10.0.0.2:8080/v1"\n'
+    settings = settings_with(home, box + '[models.other]\nprovider = "box"\nmodel = "smollm2"\n')
+    spec = route(
+        strategy="least-outstanding", targets=[{"model": "smollm2-135m"}, {"model": "other", "weight": 2}]
+    )
+    busy = {"smollm2-135m": 1, "other": 3}  # 1 per unit of weight against 1.5
+    choices = plan("r", spec, settings, Breakers(), sensitive=[], in_flight=busy)
+    assert [c.target.model_id for c in choices] == ["smollm2-135m", "other"]
+    assert "least outstanding requests (1 in flight)" in choices[0].reason
+    assert "fallback" in choices[1].reason  # the busier replica still backs it up
+    busy["smollm2-135m"] = 2
+    assert plan("r", spec, settings, Breakers(), sensitive=[], in_flight=busy)[0].target.model_id == "other"
+
+
 def test_breaker_opens_probes_once_and_closes() -> None:
     breakers = Breakers(threshold=2, cooldown_s=0.05)
     breakers.failure("t")
@@ -130,6 +145,9 @@ model = "m1"
 provider = "two"
 model = "m2"
 [routes.resilient]
+targets = [{{ model = "first" }}, {{ model = "second" }}]
+[routes.replicas]
+strategy = "least-outstanding"
 targets = [{{ model = "first" }}, {{ model = "second" }}]
 """,
     )
@@ -209,3 +227,23 @@ def test_a_probe_in_flight_sends_others_to_the_next_target(
     assert response.model == "second" and first.requests == []
     [record] = client.store.recent(5)  # nothing was sent to the first target, so nothing logged
     assert record.model == "second" and record.route == "resilient"
+
+
+def test_least_outstanding_spreads_open_streams_over_replicas(
+    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
+) -> None:
+    for server in upstreams:
+        for _ in range(3):
+            server.reply_sse([sse(*STREAM)])
+    held = []
+    for _ in range(6):  # each stream stays open (in flight) after its first chunk
+        answer = iter(client.stream("hi", model="replicas"))
+        next(answer)
+        held.append(answer)
+    assert [len(server.requests) for server in upstreams] == [3, 3]
+    assert client.in_flight.snapshot() == {"first": 3, "second": 3}
+    for answer in held:
+        list(answer)
+    assert client.in_flight.snapshot() == {}
+    reasons = [record.route_reason or "" for record in client.store.recent(6)]
+    assert all("least outstanding requests" in reason for reason in reasons)

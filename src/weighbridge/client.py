@@ -23,6 +23,7 @@ from weighbridge.errors import InvalidRequestError, NoRouteError, WeighbridgeErr
 from weighbridge.providers import retry
 from weighbridge.providers.base import Provider, provider_factory
 from weighbridge.routing.breaker import Breakers
+from weighbridge.routing.load import InFlight
 from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.streaming import AsyncStream, Stream
@@ -68,6 +69,7 @@ class Client:
         self._loop_thread: _LoopThread | None = None
         self._guard: Guard | None = None
         self.breakers = Breakers()
+        self.in_flight = InFlight()
         #: Supervised engines for local models (the gateway's choice); None runs them in-process.
         self.engines: Engines | None = None
         #: Called with every record once it is stored (the gateway's metrics listen here).
@@ -112,7 +114,10 @@ class Client:
         await call.hash_weights(self.store)
         outgoing = call.outgoing(self.guard() if call.vault is not None else None)
         try:
-            completion = await retry.call(lambda: provider.complete(call.target, outgoing), self.retry_policy)
+            with self.in_flight.held(call.target.model_id):
+                completion = await retry.call(
+                    lambda: provider.complete(call.target, outgoing), self.retry_policy
+                )
         except WeighbridgeError as exc:
             self._settle_breaker(call, exc)
             self._log_failure(call, scrubbed(exc, call.target), "error")
@@ -205,7 +210,10 @@ class Client:
         text = "\n".join(m.text() for m in request.messages)
         sensitive = [span.kind for span in guard.detect(text)] if guard else []
         calls = []
-        for choice in plan(request.model, route, self.settings, self.breakers, sensitive=sensitive):
+        busy = self.in_flight.snapshot() if route.strategy == "least-outstanding" else None
+        for choice in plan(
+            request.model, route, self.settings, self.breakers, sensitive=sensitive, in_flight=busy
+        ):
             vault = _new_vault() if choice.redact else None
             asked = request.model_copy(update={"model": choice.target.model_id})
             routed = (request.model, route, choice.reason)

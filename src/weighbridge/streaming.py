@@ -85,17 +85,19 @@ class AsyncStream:
         ttft: float | None = None
         status, error = "incomplete", None
         try:
-            chunks = retry.stream(lambda: provider.stream(call.target, outgoing), client.retry_policy)
-            async for chunk in chunks:
-                if restorer is not None:
-                    text = restorer.feed(chunk.text)
-                    if chunk.finish_reason or chunk.usage:
-                        text += restorer.flush()
-                    chunk = chunk.model_copy(update={"text": text})
-                if ttft is None and (chunk.text or chunk.tool_calls):
-                    ttft = time.perf_counter() - call.started
-                assembler.add(chunk)
-                yield chunk
+            with client.in_flight.held(call.target.model_id):
+                async for chunk in retry.stream(
+                    lambda: provider.stream(call.target, outgoing), client.retry_policy
+                ):
+                    if restorer is not None:
+                        text = restorer.feed(chunk.text)
+                        if chunk.finish_reason or chunk.usage:
+                            text += restorer.flush()
+                        chunk = chunk.model_copy(update={"text": text})
+                    if ttft is None and (chunk.text or chunk.tool_calls):
+                        ttft = time.perf_counter() - call.started
+                    assembler.add(chunk)
+                    yield chunk
             status = "ok"
         except WeighbridgeError as exc:
             status, error = ("incomplete" if assembler.started else "error"), scrubbed(exc, call.target)

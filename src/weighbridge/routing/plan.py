@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from weighbridge.config import Settings
@@ -31,10 +32,18 @@ def plan(
     *,
     sensitive: list[str],
     rng: random.Random | None = None,
+    in_flight: Mapping[str, int] | None = None,
 ) -> list[Choice]:
-    """The targets to try in order; ``sensitive`` names the kinds of data the guard found."""
+    """The targets to try in order; ``sensitive`` names the kinds of data the guard found and
+    ``in_flight`` how many requests each target model is serving now."""
     targets = list(route.targets)
-    if route.strategy == "weighted":
+    busy = in_flight or {}
+    if route.strategy == "least-outstanding":
+        # fewest requests per unit of weight first (a machine of weight 2 takes twice the
+        # load); ties drawn at random so idle targets share the first requests
+        draw = rng or random.Random()
+        targets.sort(key=lambda t: (busy.get(t.model, 0) / t.weight, draw.random()))
+    elif route.strategy == "weighted":
         rng = rng or random.Random()
         ordered = []
         while targets:
@@ -65,6 +74,8 @@ def plan(
         why = "first runnable target" if not choices else "fallback"
         if route.strategy == "weighted" and not choices:
             why = f"drawn by weight {spec.weight:g}"
+        elif route.strategy == "least-outstanding" and not choices:
+            why = f"least outstanding requests ({busy.get(spec.model, 0)} in flight)"
         redact = bool(sensitive) and leaves and route.privacy == "redact"
         if redact:
             why += f"; {flagged} redacted before it left this machine"

@@ -35,8 +35,10 @@ class Route(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     targets: list[RouteTarget] = Field(min_length=1)
-    #: ``ordered``: first runnable target first; ``weighted``: shuffled by weight each request.
-    strategy: Literal["ordered", "weighted"] = "ordered"
+    #: ``ordered``: first runnable target first; ``weighted``: shuffled by weight each request;
+    #: ``least-outstanding``: the target serving the fewest requests now (per unit of weight),
+    #: for replicas of one model on several engines.
+    strategy: Literal["ordered", "weighted", "least-outstanding"] = "ordered"
     #: ``local-only``: a flagged request only goes to targets whose data stays on this machine;
     #: ``redact``: flagged spans are replaced before a closed target sees them, then restored.
     privacy: Literal["none", "local-only", "redact"] = "none"
