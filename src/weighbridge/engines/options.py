@@ -47,7 +47,6 @@ class EngineOptions(BaseModel):
         return [
             "--parallel", str(self.slots),
             "--ctx-size", str(self.slots * self.ctx_per_slot),
-            "--kv-unified",
             "--cont-batching",
             "--threads", str(self.cpu_threads()),
             "--threads-batch", str(self.cpu_threads()),

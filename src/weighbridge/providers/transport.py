@@ -25,10 +25,12 @@ import aiohttp
 import httpx
 
 
-def upstream_client(limits: httpx.Limits, timeout: httpx.Timeout) -> httpx.AsyncClient:
+def upstream_client(
+    limits: httpx.Limits, timeout: httpx.Timeout, *, uds: str | None = None, base_url: str = ""
+) -> httpx.AsyncClient:
     """The client the providers share on one event loop: httpx over aiohttp's pool, without
-    a cookie jar."""
-    return UpstreamClient(timeout=timeout, transport=AiohttpTransport(limits))
+    a cookie jar. With ``uds``, every request goes to that unix socket (a local engine's)."""
+    return UpstreamClient(timeout=timeout, transport=AiohttpTransport(limits, uds=uds), base_url=base_url)
 
 
 class UpstreamClient(httpx.AsyncClient):
@@ -64,16 +66,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends each request on a pooled aiohttp connection. Made on (and bound to) one event loop;
     the aiohttp session opens on the first request."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, *, uds: str | None = None) -> None:
         self._limits = limits
+        self._uds = uds
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._limits.max_connections or 0,
-            limit_per_host=0,
-            keepalive_timeout=self._limits.keepalive_expiry or 0,
-            ssl=httpx.create_ssl_context(),  # the trust store httpx would use (certifi)
+        limit, keepalive = self._limits.max_connections or 0, self._limits.keepalive_expiry or 0
+        connector: aiohttp.BaseConnector = (
+            aiohttp.UnixConnector(path=self._uds, limit=limit, keepalive_timeout=keepalive)
+            if self._uds
+            else aiohttp.TCPConnector(
+                limit=limit,
+                limit_per_host=0,
+                keepalive_timeout=keepalive,
+                ssl=httpx.create_ssl_context(),  # the trust store httpx would use (certifi)
+            )
         )
         # trust_env off: httpx has already routed proxied URLs to its own proxy transports.
         return aiohttp.ClientSession(
