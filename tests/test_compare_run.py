@@ -264,7 +264,7 @@ def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
         task.cancel()  # what Ctrl-C does to the running command
         with pytest.raises(asyncio.CancelledError):
             await task
-        await runner.release_connections(client)
+        await client.aclose()
 
     asyncio.run(interrupted())
     with client.store.connection() as db:

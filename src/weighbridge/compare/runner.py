@@ -127,21 +127,9 @@ def run_sync(
         try:
             return await run(client, prompt_set, options, progress)
         finally:
-            await release_connections(client)
+            await client.aclose()  # this loop ends with the run: its connections go with it
 
     return asyncio.run(main())
-
-
-async def release_connections(client: Client) -> None:
-    """Close the HTTP connections ``client`` opened on the running event loop.
-
-    The client keeps one connection pool per event loop and ``close()`` closes only the pool
-    of its own loop thread; a loop that ``asyncio.run`` made and is about to close must have
-    its pool closed first. Never call this on a loop the client goes on serving (the gateway's).
-    """
-    state = client._loops.pop(asyncio.get_running_loop(), None)  # no public way to do this yet
-    if state is not None:
-        await state.aclose()
 
 
 async def run(

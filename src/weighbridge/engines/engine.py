@@ -67,6 +67,7 @@ class Engine:
         self._crashes: list[float] = []
         self._start_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._written: dict[str, object] | None = None
         self._log_path = self._state_dir / f"{os.getpid()}-{_safe(self.model_id)}.log"
 
     # -- what the provider needs -------------------------------------------------------
@@ -186,6 +187,7 @@ class Engine:
                 process.kill()
                 process.wait()
         self.state_path().unlink(missing_ok=True)
+        self._written = None
 
     async def aclose(self) -> None:
         self.stop()
@@ -213,9 +215,12 @@ class Engine:
             "started_at": self.started_at,
             "log": str(self._log_path),
         }
+        if state == self._written:  # watch() asks twice a second; the disk hears of changes only
+            return
         path = self.state_path()
         path.with_suffix(".tmp").write_text(json.dumps(state))
         path.with_suffix(".tmp").replace(path)
+        self._written = state
 
     def log_tail(self, lines: int = 3) -> str:
         try:
