@@ -69,8 +69,18 @@ def test_sixteen_concurrent_requests_each_get_their_own_answer(gateway: tuple[st
         usage = answer.usage.completion_tokens if answer.usage else 0
         return word, (answer.choices[0].message.content or "").lower(), usage
 
+    began = time.monotonic()
     with sdk(base) as client, ThreadPoolExecutor(len(WORDS)) as pool:
         answers = list(pool.map(ask, WORDS))
+    wall_s = time.monotonic() - began
+    records = [
+        json.loads(line)
+        for line in run_cli(
+            "logs", "--json", "-n", "16", env={"WEIGHBRIDGE_HOME": str(home)}
+        ).stdout.splitlines()
+    ]
+    busy_s = [float(r["cost_basis"].split("local compute: ")[1].split(" s ")[0]) for r in records]
+    assert len(busy_s) == 16 and 0 < sum(busy_s) <= wall_s  # each is charged its share of the machine
     for word, text, completion_tokens in answers:
         assert word in text, (word, text)
         assert not [other for other in WORDS if other != word and other in text], (word, text)

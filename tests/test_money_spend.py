@@ -27,7 +27,9 @@ from weighbridge.store import InferenceRecord, Store
 from weighbridge.types import Usage
 
 
-def _record(n: int, at: str, model: str, provider: str, status: str, cost: float | None, **rest: Any) -> InferenceRecord:
+def _record(
+    n: int, at: str, model: str, provider: str, status: str, cost: float | None, **rest: Any
+) -> InferenceRecord:
     return InferenceRecord(
         id=f"wb-{n}",
         created_at=at,
@@ -43,21 +45,108 @@ def _record(n: int, at: str, model: str, provider: str, status: str, cost: float
 
 KNOWN = [
     # gpt-5 at $1.25/$10 per M: 1000 in, 200 out = 0.00125 + 0.002
-    _record(1, "2026-11-01T09:00:00+00:00", "gpt-5", "openai", "ok", 0.00325, prompt_tokens=1000, completion_tokens=200, key_name="team-a"),
+    _record(
+        1,
+        "2026-11-01T09:00:00+00:00",
+        "gpt-5",
+        "openai",
+        "ok",
+        0.00325,
+        prompt_tokens=1000,
+        completion_tokens=200,
+        key_name="team-a",
+    ),
     # streamed; 20k in, 5k out = 0.025 + 0.05; the last microsecond of 1 November
-    _record(2, "2026-11-01T23:59:59.999999+00:00", "gpt-5", "openai", "ok", 0.075, prompt_tokens=20000, completion_tokens=5000, key_name="team-a", route="smart", ttft_ms=310.0),
+    _record(
+        2,
+        "2026-11-01T23:59:59.999999+00:00",
+        "gpt-5",
+        "openai",
+        "ok",
+        0.075,
+        prompt_tokens=20000,
+        completion_tokens=5000,
+        key_name="team-a",
+        route="smart",
+        ttft_ms=310.0,
+    ),
     # claude-sonnet-4-5 at $3/$15 per M, a stream cut short: 3000 in, 100 out = 0.009 + 0.0015
-    _record(3, "2026-11-02T00:00:00+00:00", "claude-sonnet-4-5", "anthropic", "incomplete", 0.0105, prompt_tokens=3000, completion_tokens=100, key_name="team-b", route="smart", ttft_ms=450.0),
+    _record(
+        3,
+        "2026-11-02T00:00:00+00:00",
+        "claude-sonnet-4-5",
+        "anthropic",
+        "incomplete",
+        0.0105,
+        prompt_tokens=3000,
+        completion_tokens=100,
+        key_name="team-b",
+        route="smart",
+        ttft_ms=450.0,
+    ),
     # failed: no tokens, no cost
-    _record(4, "2026-11-02T10:00:00+00:00", "claude-sonnet-4-5", "anthropic", "error", None, key_name="team-b", route="smart", error="anthropic returned 529: overloaded"),
+    _record(
+        4,
+        "2026-11-02T10:00:00+00:00",
+        "claude-sonnet-4-5",
+        "anthropic",
+        "error",
+        None,
+        key_name="team-b",
+        route="smart",
+        error="anthropic returned 529: overloaded",
+    ),
     # local, not streamed: 3.6 s at $0.08925/h
-    _record(5, "2026-11-02T12:00:00+00:00", "smollm2-135m", "llamacpp", "ok", 0.00008925, prompt_tokens=27, completion_tokens=7, latency_ms=3600.0, source="cli"),
+    _record(
+        5,
+        "2026-11-02T12:00:00+00:00",
+        "smollm2-135m",
+        "llamacpp",
+        "ok",
+        0.00008925,
+        prompt_tokens=27,
+        completion_tokens=7,
+        latency_ms=3600.0,
+        source="cli",
+    ),
     # local, streamed: 7.2 s
-    _record(6, "2026-11-02T12:05:00+00:00", "smollm2-135m", "llamacpp", "ok", 0.0001785, prompt_tokens=400, completion_tokens=128, latency_ms=7200.0, ttft_ms=900.0, source="cli"),
+    _record(
+        6,
+        "2026-11-02T12:05:00+00:00",
+        "smollm2-135m",
+        "llamacpp",
+        "ok",
+        0.0001785,
+        prompt_tokens=400,
+        completion_tokens=128,
+        latency_ms=7200.0,
+        ttft_ms=900.0,
+        source="cli",
+    ),
     # a model the catalog has no price for: answered, unpriced
-    _record(7, "2026-11-03T08:00:00+00:00", "qwen3-8b", "ollama", "ok", None, prompt_tokens=50, completion_tokens=60, key_name="team-a"),
+    _record(
+        7,
+        "2026-11-03T08:00:00+00:00",
+        "qwen3-8b",
+        "ollama",
+        "ok",
+        None,
+        prompt_tokens=50,
+        completion_tokens=60,
+        key_name="team-a",
+    ),
     # gpt-5-pro at $15/$120 per M: 100k in, 40k out = 1.5 + 4.8
-    _record(8, "2026-11-03T09:30:00+00:00", "gpt-5-pro", "openai", "ok", 6.3, prompt_tokens=100000, completion_tokens=40000, key_name="team-b"),
+    _record(
+        8,
+        "2026-11-03T09:30:00+00:00",
+        "gpt-5-pro",
+        "openai",
+        "ok",
+        6.3,
+        prompt_tokens=100000,
+        completion_tokens=40000,
+        key_name="team-b",
+    ),
 ]
 
 
@@ -72,12 +161,29 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def test_the_logged_costs_are_what_weighbridge_costs_charges() -> None:
     catalog = Catalog.model_validate(shipped_catalog_data())
-    closed = {1: ("gpt-5", 1000, 200), 2: ("gpt-5", 20000, 5000), 3: ("claude-sonnet-4-5", 3000, 100), 8: ("gpt-5-pro", 100000, 40000)}
+    closed = {
+        1: ("gpt-5", 1000, 200),
+        2: ("gpt-5", 20000, 5000),
+        3: ("claude-sonnet-4-5", 3000, 100),
+        8: ("gpt-5-pro", 100000, 40000),
+    }
     for n, (model, prompt, completion) in closed.items():
-        charged, _ = cost_usd(catalog.models[model], Usage(prompt_tokens=prompt, completion_tokens=completion), latency_s=1, runs_locally=False, self_hosting=None)
+        charged, _ = cost_usd(
+            catalog.models[model],
+            Usage(prompt_tokens=prompt, completion_tokens=completion),
+            busy_s=1,
+            runs_locally=False,
+            self_hosting=None,
+        )
         assert charged == pytest.approx(KNOWN[n - 1].cost_usd, rel=1e-12)
     for n, seconds in ((5, 3.6), (6, 7.2)):
-        charged, _ = cost_usd(catalog.models["smollm2-135m"], Usage(), latency_s=seconds, runs_locally=True, self_hosting=catalog.self_hosting)
+        charged, _ = cost_usd(
+            catalog.models["smollm2-135m"],
+            Usage(),
+            busy_s=seconds,
+            runs_locally=True,
+            self_hosting=catalog.self_hosting,
+        )
         assert charged == pytest.approx(KNOWN[n - 1].cost_usd, rel=1e-12)
 
 

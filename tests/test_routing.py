@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from weighbridge.config import load_settings
 from weighbridge.errors import NoRouteError, ProviderError, StreamInterruptedError
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.routing.breaker import Breakers
+from weighbridge.routing.load import MACHINE, InFlight
 from weighbridge.routing.plan import plan
 from weighbridge.routing.routes import Route
 
@@ -247,3 +249,17 @@ def test_least_outstanding_spreads_open_streams_over_replicas(
     assert client.in_flight.snapshot() == {}
     reasons = [record.route_reason or "" for record in client.store.recent(6)]
     assert all("least outstanding requests" in reason for reason in reasons)
+
+
+def test_requests_in_flight_together_share_the_machine_time() -> None:
+    counted = InFlight()
+    with ExitStack() as first:
+        a = first.enter_context(counted.held(MACHINE))
+        time.sleep(0.1)  # a alone
+        with counted.held(MACHINE) as b:
+            time.sleep(0.1)  # a and b together
+            assert counted.snapshot() == {}  # the machine is not a routing target
+        time.sleep(0.1)  # a alone again
+    assert a.seconds == pytest.approx(0.25, abs=0.03)
+    assert b.seconds == pytest.approx(0.05, abs=0.03)
+    assert a.seconds + b.seconds == pytest.approx(0.3, abs=0.03)  # the machine was busy 0.3 s, not 0.4

@@ -66,6 +66,8 @@ class Call(Generic[R]):
         self.created_at = datetime.now(UTC).isoformat()
         self.started = time.perf_counter()
         self.weight_sha256: str | None = None
+        #: For a local model: the machine time this call had, its share while others ran too.
+        self.machine_s: float | None = None
 
     def outgoing(self, guard: Guard | None) -> R:
         """The request as the provider sees it: redacted when the route says so."""
@@ -103,7 +105,7 @@ class Call(Generic[R]):
         cost, basis = cost_usd(
             self.target.entry,
             usage,
-            latency_s=latency,
+            busy_s=latency if self.machine_s is None else self.machine_s,
             runs_locally=self.target.runs_locally,
             self_hosting=settings.catalog.self_hosting,
         )

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -23,7 +24,7 @@ from weighbridge.errors import InvalidRequestError, NoRouteError, WeighbridgeErr
 from weighbridge.providers import retry
 from weighbridge.providers.base import Provider, provider_factory
 from weighbridge.routing.breaker import Breakers
-from weighbridge.routing.load import InFlight
+from weighbridge.routing.load import MACHINE, InFlight, Share
 from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.streaming import AsyncStream, Stream
@@ -114,7 +115,7 @@ class Client:
         await call.hash_weights(self.store)
         outgoing = call.outgoing(self.guard() if call.vault is not None else None)
         try:
-            with self.in_flight.held(call.target.model_id):
+            with self.occupying(call):
                 completion = await retry.call(
                     lambda: provider.complete(call.target, outgoing), self.retry_policy
                 )
@@ -193,7 +194,8 @@ class Client:
         call: Call[Any] = Call(request, target, self.settings, source or self.source, key_name)
         await call.hash_weights(self.store)
         try:
-            result = await retry.call(lambda: method(target, request), self.retry_policy)
+            with self.occupying(call):
+                result = await retry.call(lambda: method(target, request), self.retry_policy)
         except WeighbridgeError as exc:
             self._log_failure(call, scrubbed(exc, target), "error")
             raise scrubbed(exc, target) from None
@@ -237,6 +239,21 @@ class Client:
 
         if call.route is not None and not self.breakers.allow(breaker_key(call.target)):
             raise NoRouteError(f"{call.target.model_id}: circuit open after repeated failures")
+
+    @contextmanager
+    def occupying(self, call: Call[Any]) -> Iterator[None]:
+        """Count ``call`` in flight for its target (least-outstanding routing) and, for a local
+        model, for this machine, charging the call its share of the machine's time."""
+        with self.in_flight.held(call.target.model_id):
+            if not call.target.runs_locally:
+                yield
+                return
+            share = Share()
+            try:
+                with self.in_flight.held(MACHINE) as share:
+                    yield
+            finally:
+                call.machine_s = share.seconds
 
     def _settle_breaker(self, call: ChatCall, error: WeighbridgeError | None) -> None:
         from weighbridge.routing.plan import breaker_key

@@ -2,7 +2,8 @@
 
 A closed model costs its catalog price per token. A local model costs the time it held the
 machine at the self-hosting rate (catalog ``[self_hosting]``, overridable in config), so an
-open model is never shown as free: the hardware is not.
+open model is never shown as free: the hardware is not. Requests served together share the
+machine's time (:mod:`weighbridge.routing.load`), so each is charged its share.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def worst_case_usd(
     prompt_tokens = prompt_chars // CHARS_PER_TOKEN_FLOOR + 1
     usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=max_tokens)
     seconds = (prompt_tokens + max_tokens) / _LOCAL_TOKENS_PER_S_FLOOR
-    cost, _ = cost_usd(entry, usage, latency_s=seconds, runs_locally=runs_locally, self_hosting=self_hosting)
+    cost, _ = cost_usd(entry, usage, busy_s=seconds, runs_locally=runs_locally, self_hosting=self_hosting)
     return cost or 0.0
 
 
@@ -36,11 +37,12 @@ def cost_usd(
     entry: ModelEntry,
     usage: Usage,
     *,
-    latency_s: float,
+    busy_s: float,
     runs_locally: bool,
     self_hosting: SelfHosting | None,
 ) -> tuple[float | None, str]:
-    """The cost of one call and a short note of how it was priced."""
+    """The cost of one call and a short note of how it was priced; ``busy_s`` is the machine
+    time a local call had (its share, when it ran beside others)."""
     price = entry.price
     if price is not None and price.input_per_mtok is not None and price.output_per_mtok is not None:
         cost = (
@@ -51,5 +53,5 @@ def cost_usd(
         return cost, (f"{source}{when}: ${price.input_per_mtok:g}/M in, ${price.output_per_mtok:g}/M out")
     if runs_locally and self_hosting is not None:
         rate = self_hosting.usd_per_busy_hour  # the hourly price over the share of hours in use
-        return latency_s * rate / 3600, f"local compute: {latency_s:.3f} s at ${rate:g}/h"
+        return busy_s * rate / 3600, f"local compute: {busy_s:.3f} s of the machine at ${rate:g}/h"
     return None, "no price in the catalog"

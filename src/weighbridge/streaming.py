@@ -85,7 +85,7 @@ class AsyncStream:
         ttft: float | None = None
         status, error = "incomplete", None
         try:
-            with client.in_flight.held(call.target.model_id):
+            with client.occupying(call):
                 async for chunk in retry.stream(
                     lambda: provider.stream(call.target, outgoing), client.retry_policy
                 ):
