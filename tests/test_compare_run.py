@@ -8,6 +8,9 @@ import asyncio
 import csv
 import itertools
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +31,7 @@ from weighbridge.compare.stats import summarise
 from weighbridge.config import load_settings
 from weighbridge.errors import InvalidRequestError, UnknownModelError
 from weighbridge.providers.retry import RetryPolicy
+from weighbridge.store import Store, runs
 
 PRICE = '{ input_per_mtok = 0.15, output_per_mtok = 0.6, as_of = "2024-07-18", source = "test" }'
 CHEAP = '{ input_per_mtok = 0.05, output_per_mtok = 0.2, as_of = "2024-07-18", source = "test" }'
@@ -501,3 +505,24 @@ def test_json_and_csv_exports(client: Client, script: Script, tmp_path: Path) ->
         ("fr", "Paris", "1"),
     ]
     assert json.loads(rows[0]["checks"])[0]["reason"] == "'bonn' is not 'berlin' once normalised"
+
+
+def test_a_run_whose_process_was_killed_reads_as_interrupted(tmp_path: Path) -> None:
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner = f"{socket.gethostname()}:{killed.pid}:{runs._started(killed.pid)}"
+    killed.kill()  # kill -9: the run never gets to write its end
+    killed.wait()
+    store = Store(tmp_path / "log.db")
+    try:
+        with store.connection() as db:
+            for run_id, who in (("orphan", owner), ("alive", runs.this_process())):
+                row = runs.RunRow(run_id, runs.now(), "running", "x.yaml", ["m"], {}, {}, 1, [], owner=who)
+                runs.create_run(db, row)
+            assert runs.find_run(db, "orphan").status == "interrupted"
+            assert runs.find_run(db, "alive").status == "running"
+            assert {r.id: r.status for r, _, _ in runs.recent_runs(db, 5)} == {
+                "orphan": "interrupted",
+                "alive": "running",
+            }
+    finally:
+        store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -70,35 +71,55 @@ def test_revoked_key_is_refused(gateway: str) -> None:
         sdk.models.list()
 
 
-def test_budget_holds_under_simultaneous_requests(gateway: str, upstream: ReplayServer) -> None:
-    # Each request may cost up to ~$0.0006 (1,000 output tokens at $0.60/M): $0.0013 holds two.
-    key = new_key("--name", "capped", "--budget-usd", "0.0013")
+def simultaneous_streams(gateway: str, upstream: ReplayServer, model: str, keys: list[str]) -> list[int]:
+    """Five streamed requests at once, each of which may cost up to ~$0.0006 (1,000 output
+    tokens at $0.60/M), taking the keys in turn; the upstream has answers for two."""
     for _ in range(2):
         upstream.reply_sse([sse(*STREAM)[i : i + 40] for i in range(0, len(sse(*STREAM)), 40)], delay_s=0.1)
     body = {
-        "model": "priced-model",
+        "model": model,
         "messages": [{"role": "user", "content": "hi"}],
         "max_tokens": 1000,
         "stream": True,
     }
 
-    def call(_: int) -> int:
+    def call(n: int) -> int:
+        headers = {"Authorization": f"Bearer {keys[n % len(keys)]}"}
         with httpx.stream(
-            "POST",
-            gateway + "/v1/chat/completions",
-            json=body,
-            timeout=60,
-            headers={"Authorization": f"Bearer {key}"},
+            "POST", gateway + "/v1/chat/completions", json=body, timeout=60, headers=headers
         ) as reply:
             reply.read()
+            if reply.status_code == 429:
+                assert reply.json()["error"]["code"] == "insufficient_quota"
             return reply.status_code
 
     with ThreadPoolExecutor(5) as pool:
-        statuses = sorted(pool.map(call, range(5)))
+        return sorted(pool.map(call, range(5)))
+
+
+def test_budget_holds_under_simultaneous_requests(gateway: str, upstream: ReplayServer) -> None:
+    key = new_key("--name", "capped", "--budget-usd", "0.0013")  # holds two worst cases
+    statuses = simultaneous_streams(gateway, upstream, "priced-model", [key])
     assert statuses == [200, 200, 429, 429, 429]
     assert len(upstream.requests) == 2  # the refused ones never reached the upstream
     listed = run_cli("keys", "list").stdout
     assert "capped" in listed
+
+
+def test_a_route_budget_holds_across_keys(upstream: ReplayServer, home: Path) -> None:
+    config = priced_upstream(upstream.url, "priced", "priced-model")
+    config += '\n[routes.capped-route]\nbudget_usd = 0.0013\ntargets = [{ model = "priced-model" }]\n'
+    with running_gateway(home, master_key=MASTER, config=config) as base:
+        keys = [new_key("--name", "team-a"), new_key("--name", "team-b")]  # no budgets of their own
+        assert simultaneous_streams(base, upstream, "capped-route", keys) == [200, 200, 429, 429, 429]
+        assert len(upstream.requests) == 2
+    report = json.loads(run_cli("spend", "--by", "route", "--json").stdout)
+    [route] = [b for b in report["budgets"] if b["kind"] == "route"]
+    [line] = report["groups"]
+    assert route["name"] == line["group"] == "capped-route"
+    assert line["cost_usd"] != "0"  # the budget's float counters and the log's exact sum agree:
+    assert abs(Decimal(route["spent_usd"]) - Decimal(line["cost_usd"])) < Decimal("1e-15")
+    assert Decimal(route["reserved_usd"]) == 0 and route["runs_out"] not in ("never", "exhausted")
 
 
 def test_wrong_key_through_the_anthropic_sdk(gateway: str) -> None:

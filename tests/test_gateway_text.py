@@ -40,7 +40,9 @@ def http(gateway: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def sdk(gateway: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway + "/v1", api_key="unused-without-master-key", max_retries=0) as client:
+    with openai.OpenAI(
+        base_url=gateway + "/v1", api_key="unused-without-master-key", max_retries=0
+    ) as client:
         yield client
 
 
@@ -63,7 +65,12 @@ def test_echo_logprobs_rank_the_right_answer(sdk: openai.OpenAI, http: httpx.Cli
 
 def test_echo_logprobs_shape(sdk: openai.OpenAI) -> None:
     result = sdk.completions.create(
-        model="smollm2-135m", prompt="The capital of France is", max_tokens=1, echo=True, logprobs=2, temperature=0
+        model="smollm2-135m",
+        prompt="The capital of France is",
+        max_tokens=1,
+        echo=True,
+        logprobs=2,
+        temperature=0,
     )
     choice = result.choices[0]
     assert choice.text.startswith("The capital of France is")
@@ -151,18 +158,26 @@ def test_a_chat_only_provider_refuses_text_completions(
     home: Path, monkeypatch: pytest.MonkeyPatch, upstream: ReplayServer
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-secret")
-    config = write_config(home, f"""
+    config = write_config(
+        home,
+        f"""
 [providers.anthropic]
 base_url = "{upstream.url}"
-""")
-    with Client(load_settings(config)) as client, pytest.raises(InvalidRequestError, match="text completions"):
+""",
+    )
+    with (
+        Client(load_settings(config)) as client,
+        pytest.raises(InvalidRequestError, match="text completions"),
+    ):
         client.complete_text(TextRequest(model="claude-haiku-4-5", prompt="Hi"))
     assert upstream.requests == []  # refused before anything left the machine
 
 
 def test_completions_pass_through_an_openai_compatible_upstream(home: Path, llama_server: str) -> None:
     """An upstream that speaks the completions wire (here llama_cpp.server) gets the request as is."""
-    config = write_config(home, f"""
+    config = write_config(
+        home,
+        f"""
 [providers.local-llama]
 type = "openai"
 base_url = "{llama_server}"
@@ -171,7 +186,8 @@ data_leaves_machine = false
 [models.smol-http]
 provider = "local-llama"
 model = "smollm2"
-""")
+""",
+    )
     with Client(load_settings(config)) as client:
         answer = client.complete_text(
             TextRequest(model="smol-http", prompt="The capital of France is", max_tokens=4, temperature=0)

@@ -16,7 +16,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def test_an_old_key_burns_over_the_last_seven_days() -> None:
     # $10 budget, $4 spent, $3.50 of it in the last 7 days: $0.50/day, $6 left, 12 days.
-    status = budget_status("team-a", 10.0, 4.0, 0.0, NOW - timedelta(days=30), Decimal("3.5"), NOW)
+    status = budget_status("key", "team-a", 10.0, 4.0, 0.0, NOW - timedelta(days=30), Decimal("3.5"), NOW)
     assert status.window_days == 7
     assert status.burn_usd_per_day == Decimal("0.5")
     assert status.remaining_usd == Decimal(6)
@@ -26,7 +26,7 @@ def test_an_old_key_burns_over_the_last_seven_days() -> None:
 
 def test_a_young_key_burns_since_it_was_made() -> None:
     # Made 2 days ago, $1 spent since: $0.50/day; $0.25 reserved in flight comes off what is left.
-    status = budget_status("team-b", 5.0, 1.0, 0.25, NOW - timedelta(days=2), Decimal(1), NOW)
+    status = budget_status("key", "team-b", 5.0, 1.0, 0.25, NOW - timedelta(days=2), Decimal(1), NOW)
     assert status.window_days == 2
     assert status.burn_usd_per_day == Decimal("0.5")
     assert status.remaining_usd == Decimal("3.75")
@@ -34,14 +34,14 @@ def test_a_young_key_burns_since_it_was_made() -> None:
 
 
 def test_no_spend_never_runs_out_and_a_spent_budget_is_exhausted() -> None:
-    idle = budget_status("idle", 5.0, 0.0, 0.0, NOW - timedelta(days=9), Decimal(0), NOW)
+    idle = budget_status("key", "idle", 5.0, 0.0, 0.0, NOW - timedelta(days=9), Decimal(0), NOW)
     assert (idle.runs_out, idle.runs_out_text()) == (None, "never")
-    spent = budget_status("spent", 5.0, 5.0, 0.0, NOW - timedelta(days=9), Decimal(2), NOW)
+    spent = budget_status("key", "spent", 5.0, 5.0, 0.0, NOW - timedelta(days=9), Decimal(2), NOW)
     assert spent.exhausted and spent.runs_out_text() == "exhausted"
 
 
 def test_a_key_made_a_minute_ago_is_rated_over_an_hour() -> None:
-    status = budget_status("new", 100.0, 0.5, 0.0, NOW - timedelta(minutes=1), Decimal("0.5"), NOW)
+    status = budget_status("key", "new", 100.0, 0.5, 0.0, NOW - timedelta(minutes=1), Decimal("0.5"), NOW)
     assert status.burn_usd_per_day == Decimal(12)  # $0.50 an hour, not $0.50 a minute
 
 
@@ -72,10 +72,10 @@ def test_budgets_read_keys_and_the_log(tmp_path: Path) -> None:
             )
             with store.connection() as db:
                 store_keys.settle(db, "team-a", 0.0, cost or 0.0)
-        [status] = budgets(store, NOW)
+        [status] = budgets(store, now=NOW)
     finally:
         store.close()
-    assert status.key == "team-a"
+    assert status.name == "team-a"
     assert status.spent_usd == Decimal(4)
     assert status.window_spend_usd == Decimal("3.5")  # the $0.50 of 10 days ago is outside
     assert status.burn_usd_per_day == Decimal("0.5")

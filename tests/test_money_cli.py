@@ -60,10 +60,18 @@ def test_spend_as_json_csv_and_a_table(home: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["total"]["cost_usd"] == "0.3001785"  # exact: 0.1 + 0.2 is 0.3 here
-    assert (report["total"]["requests"], report["total"]["errors"], report["total"]["incomplete"]) == (4, 1, 1)
+    assert (report["total"]["requests"], report["total"]["errors"], report["total"]["incomplete"]) == (
+        4,
+        1,
+        1,
+    )
     [budget] = report["budgets"]
     # The key's own counter is the gateway's float sum: 0.1 + 0.2 there, exact to far below a cent.
-    assert (budget["key"], budget["spent_usd"], budget["remaining_usd"]) == ("team-a", "0.30000000000000004", "19.69999999999999996")
+    assert (budget["name"], budget["spent_usd"], budget["remaining_usd"]) == (
+        "team-a",
+        "0.30000000000000004",
+        "19.69999999999999996",
+    )
     assert float(budget["burn_usd_per_day"]) == pytest.approx(0.15, rel=1e-3)  # $0.30 over the key's 2 days
     due = datetime.now(UTC) + timedelta(days=19.7 / 0.15)
     assert budget["runs_out"] in {(due + timedelta(hours=h)).date().isoformat() for h in (-1, 0)}
@@ -83,13 +91,61 @@ def test_spend_as_json_csv_and_a_table(home: Path) -> None:
     [
         (("spend", "--since", "2026-13-01"), "--since must be a date as YYYY-MM-DD"),
         (("spend", "--since", "2026-11-05", "--until", "2026-11-01"), "is after --until"),
-        (("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--usd-per-hour", "-1", "--tokens-per-s", "100"), "cannot be negative"),
-        (("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--tokens-per-s", "0"), "--tokens-per-s must be above 0"),
-        (("crossover", "--local", "smollm2-135m", "--api", "gpt-6", "--tokens-per-s", "100"), "unknown model 'gpt-6'"),
-        (("crossover", "--local", "smollm2-135m", "--api", "qwen3-8b", "--tokens-per-s", "100"), "qwen3-8b has no price"),
+        (
+            (
+                "crossover",
+                "--local",
+                "smollm2-135m",
+                "--api",
+                "gpt-5",
+                "--usd-per-hour",
+                "-1",
+                "--tokens-per-s",
+                "100",
+            ),
+            "cannot be negative",
+        ),
+        (
+            ("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--tokens-per-s", "0"),
+            "--tokens-per-s must be above 0",
+        ),
+        (
+            ("crossover", "--local", "smollm2-135m", "--api", "gpt-6", "--tokens-per-s", "100"),
+            "unknown model 'gpt-6'",
+        ),
+        (
+            ("crossover", "--local", "smollm2-135m", "--api", "qwen3-8b", "--tokens-per-s", "100"),
+            "qwen3-8b has no price",
+        ),
         (("crossover", "--local", "gpt-5", "--api", "gpt-5-mini", "--tokens-per-s", "100"), "closed weights"),
-        (("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--preset", "nope", "--tokens-per-s", "100"), "no hardware preset 'nope'"),
-        (("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--utilisation", "2", "--tokens-per-s", "100"), "utilisation"),
+        (
+            (
+                "crossover",
+                "--local",
+                "smollm2-135m",
+                "--api",
+                "gpt-5",
+                "--preset",
+                "nope",
+                "--tokens-per-s",
+                "100",
+            ),
+            "no hardware preset 'nope'",
+        ),
+        (
+            (
+                "crossover",
+                "--local",
+                "smollm2-135m",
+                "--api",
+                "gpt-5",
+                "--utilisation",
+                "2",
+                "--tokens-per-s",
+                "100",
+            ),
+            "utilisation",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
@@ -138,11 +194,26 @@ def test_presets_are_listed_with_their_terms() -> None:
 def test_utilisation_comes_from_the_config(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text("[self_hosting]\nusd_per_hour = 1.0\nutilisation = 0.5\n")
-    done = run_cli("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--tokens-per-s", "100", "--prefill-tokens-per-s", "100", "--input-share", "0.5", "--json")
+    done = run_cli(
+        "crossover",
+        "--local",
+        "smollm2-135m",
+        "--api",
+        "gpt-5",
+        "--tokens-per-s",
+        "100",
+        "--prefill-tokens-per-s",
+        "100",
+        "--input-share",
+        "0.5",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["inputs"]["utilisation"] == 0.5 and result["inputs"]["usd_per_hour"] == 1.0
-    assert result["machine"]["usd_per_mtok_when_full"] == pytest.approx(2 * 730 / 262.8)  # twice the full-time price
+    assert result["machine"]["usd_per_mtok_when_full"] == pytest.approx(
+        2 * 730 / 262.8
+    )  # twice the full-time price
     (home / "config.toml").write_text("[self_hosting]\nutilisation = 0\n")
     done = run_cli("spend")
     assert done.returncode == 2 and "utilisation" in done.stderr and done.stderr.startswith("error: ")

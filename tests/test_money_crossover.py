@@ -51,7 +51,10 @@ def test_the_crossing_and_the_windows_after_each_new_machine() -> None:
     # Just past the 2nd machine (262.8M) the API is cheaper until 2 x 730 / 4 = 365M; past the
     # 3rd (525.6M) until 547.5M; the 4th machine (788.4M) is bought at $2,920, the API there
     # costs $3,153.60: self-hosting stays cheaper from 547.5M on.
-    assert c.api_windows == [(pytest.approx(262.8e6), pytest.approx(365e6)), (pytest.approx(525.6e6), pytest.approx(547.5e6))]
+    assert c.api_windows == [
+        (pytest.approx(262.8e6), pytest.approx(365e6)),
+        (pytest.approx(525.6e6), pytest.approx(547.5e6)),
+    ]
     assert c.api_window_count == 2
     assert c.for_good == pytest.approx(547.5e6)
     assert c.times_cheaper_at_scale == pytest.approx(4 / (730 / 262.8))
@@ -96,7 +99,13 @@ def test_a_far_dearer_api_crosses_once() -> None:
     ],
 )
 def test_bad_inputs_are_refused(kwargs: dict[str, float], message: str) -> None:
-    values = {"decode_tokens_per_s": 100.0, "prefill_tokens_per_s": 100.0, "usd_per_hour": 1.0, "utilisation": 1.0, "input_share": 0.5}
+    values = {
+        "decode_tokens_per_s": 100.0,
+        "prefill_tokens_per_s": 100.0,
+        "usd_per_hour": 1.0,
+        "utilisation": 1.0,
+        "input_share": 0.5,
+    }
     with pytest.raises(InvalidRequestError, match=message):
         Scenario("local", **{**values, **kwargs})  # type: ignore[arg-type]
 
@@ -108,7 +117,14 @@ def test_a_negative_api_price_is_refused() -> None:
 
 def test_every_preset_says_its_terms_source_and_date() -> None:
     shipped = presets()
-    assert {"aws-g5-xlarge", "aws-g6-xlarge", "aws-p5-h100", "gcp-g2-standard-4", "lambda-h100-pcie", "aws-c7i-large"} <= set(shipped)
+    assert {
+        "aws-g5-xlarge",
+        "aws-g6-xlarge",
+        "aws-p5-h100",
+        "gcp-g2-standard-4",
+        "lambda-h100-pcie",
+        "aws-c7i-large",
+    } <= set(shipped)
     for name, entry in shipped.items():
         assert entry.source.startswith("https://"), name
         assert "on-demand" in entry.price or "pay-as-you-go" in entry.price, name

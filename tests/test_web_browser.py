@@ -8,29 +8,16 @@ on a machine without Chromium (Debian: apt-get install chromium).
 
 from __future__ import annotations
 
-import base64
-import itertools
-import json
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
-import pytest
-from websockets.sync.client import ClientConnection, connect
-
-from tests.conftest import EMBEDDED_FILE, free_port
+from tests.browser import Page, chromium_tab, needs_chromium  # noqa: F401 (the browser fixture)
+from tests.conftest import EMBEDDED_FILE
 from tests.gateway import running_gateway
 from tests.replay_server import ReplayServer
 from tests.test_openai_wire import chunk
 from weighbridge.targets import weight_path
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian: apt-get install chromium)")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
+pytestmark = needs_chromium
 MASTER = "wb-master-for-browser-tests-0123456789"
 HOSTILE = 'Look: <img src=x onerror="window.pwned=1"> and <script>window.pwned=2</script> `<b>x</b>`'
 
@@ -50,104 +37,6 @@ provider = "replay"
 model = "gpt-4o-mini"
 price = {{ input_per_mtok = 0.15, output_per_mtok = 0.6, as_of = "2024-07-18", source = "test" }}
 """
-
-
-class Page:
-    """One Chromium tab over the DevTools protocol: evaluate, wait, click, screenshot."""
-
-    def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
-        self.ids = itertools.count(1)
-
-    def send(self, method: str, **params: Any) -> dict[str, Any]:
-        call = next(self.ids)
-        self.socket.send(json.dumps({"id": call, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=60))
-            if message.get("id") == call:
-                assert "error" not in message, message
-                result: dict[str, Any] = message["result"]
-                return result
-
-    def js(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def wait(self, expression: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.js(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for: {expression}")
-
-    def go(self, url: str) -> None:
-        self.send("Page.navigate", url=url)
-        self.wait("document.readyState === 'complete' && !!document.getElementById('ask-form')")
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
-        (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(data))
-
-    def pick(self, *models: str) -> None:
-        self.js(
-            "for (const box of document.querySelectorAll('#models input')) "
-            f"box.checked = {json.dumps(list(models))}.includes(box.value); true"
-        )
-
-    def fill(self, field: str, value: object) -> None:
-        self.js(f"document.getElementById({json.dumps(field)}).value = {json.dumps(value)}; true")
-
-    def click(self, selector: str) -> None:
-        self.js(f"document.querySelector({json.dumps(selector)}).click(); true")
-
-    def statuses(self) -> list[str]:
-        value: list[str] = self.js("[...document.querySelectorAll('.column .state')].map(s => s.textContent)")
-        return value
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Page]:
-    assert CHROMIUM is not None
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-extensions",
-            f"--user-data-dir={tmp_path / 'chromium'}",
-            f"--remote-debugging-port={port}",
-            "--window-size=1280,900",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
-                pages = [t for t in targets if t["type"] == "page"]
-                if pages:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "Chromium did not start"
-            time.sleep(0.1)
-        with connect(pages[0]["webSocketDebuggerUrl"], max_size=None) as socket:
-            page = Page(socket)
-            page.send("Page.enable")
-            yield page
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def test_playground_arena_and_hostile_answer(browser: Page, upstream: ReplayServer, home: Path) -> None:
@@ -172,7 +61,9 @@ def test_playground_arena_and_hostile_answer(browser: Page, upstream: ReplayServ
         for column in figures:
             assert column["ttft"].endswith(" s") and column["latency"].endswith(" s")
             assert int(column["tokens"]) > 0 and column["tps"] != "–"
-        browser.wait("[...document.querySelectorAll('[data-figure=cost] b')].every(b => b.textContent !== '–')")
+        browser.wait(
+            "[...document.querySelectorAll('[data-figure=cost] b')].every(b => b.textContent !== '–')"
+        )
         assert browser.js("document.querySelectorAll('.column .answer')[0].textContent.length") > 0
         browser.shot("1-playground-finished")
 
@@ -223,12 +114,21 @@ def test_playground_arena_and_hostile_answer(browser: Page, upstream: ReplayServ
         browser.wait("!document.getElementById('vote').hidden", timeout=120)
         headings = browser.js("[...document.querySelectorAll('.column h3')].map(h => h.textContent)")
         assert headings == ["Model A", "Model B"]
+        assert browser.js(
+            "[...document.querySelectorAll('[data-figure=cost] b')].map(b => b.textContent)"
+        ) == [
+            "–",
+            "–",
+        ]  # a cost would hint at the model: shown after the vote
         browser.shot("4-arena-blind")
         browser.click("#vote button[data-outcome=a]")
         browser.wait("document.getElementById('vote-result').textContent.startsWith('Vote saved')")
         revealed = browser.js("[...document.querySelectorAll('.column h3')].map(h => h.textContent)")
         assert {r.split(": ")[1] for r in revealed} == {"smollm2-135m", "smol-terse"}
         winner = revealed[0].split(": ")[1]
+        browser.wait(
+            "[...document.querySelectorAll('[data-figure=cost] b')].every(b => b.textContent !== '–')"
+        )
         browser.shot("5-arena-revealed")
 
         browser.click("#tab-board")
@@ -240,7 +140,9 @@ def test_playground_arena_and_hostile_answer(browser: Page, upstream: ReplayServ
 
 def test_master_key_page_refuses_a_visitor_without_one(browser: Page, home: Path) -> None:
     with running_gateway(home, master_key=MASTER) as base:
-        browser.send("Emulation.setDeviceMetricsOverride", width=375, height=800, deviceScaleFactor=1, mobile=True)
+        browser.send(
+            "Emulation.setDeviceMetricsOverride", width=375, height=800, deviceScaleFactor=1, mobile=True
+        )
         browser.go(base + "/")
         browser.wait("!document.getElementById('login').hidden")
         assert browser.js("document.getElementById('ask').hidden && document.getElementById('board').hidden")
@@ -251,6 +153,23 @@ def test_master_key_page_refuses_a_visitor_without_one(browser: Page, home: Path
         browser.wait("document.getElementById('login-error').textContent.includes('invalid')")
         browser.fill("login-key", MASTER)
         browser.click("#login-form button")
-        browser.wait("!document.getElementById('ask').hidden && document.querySelectorAll('#models input').length > 0")
-        assert browser.js("document.documentElement.scrollWidth") <= 375  # readable at 375 px: no sideways scroll
+        browser.wait(
+            "!document.getElementById('ask').hidden && document.querySelectorAll('#models input').length > 0"
+        )
+        assert browser.js(
+            "document.cookie + JSON.stringify(sessionStorage) + JSON.stringify(localStorage)"
+        ) == ("{}{}")  # the key went to an HttpOnly cookie: nothing on the page can read it back
+        assert (
+            browser.js("document.documentElement.scrollWidth") <= 375
+        )  # readable at 375 px: no sideways scroll
         browser.shot("8-key-accepted-375px")
+        browser.go(base + "/")  # the session outlives a reload, and signing out ends it
+        browser.wait(
+            "!document.getElementById('ask').hidden && document.querySelectorAll('#models input').length > 0"
+        )
+        signed_out = (
+            "fetch('/session', {method: 'DELETE', headers: {'X-CSRF-Token': state.csrf}}).then(r => r.status)"
+        )
+        assert browser.js(signed_out) == 200
+        browser.go(base + "/")
+        browser.wait("!document.getElementById('login').hidden")

@@ -42,7 +42,9 @@ def test_ties_count_half_and_both_bad_is_a_tie() -> None:
 
 
 def test_win_matrix_is_complementary() -> None:
-    matrix = ratings.win_matrix([("a1", "b1", "a"), ("b1", "a1", "tie"), ("a1", "b1", "b"), ("a1", "b1", "a")])
+    matrix = ratings.win_matrix(
+        [("a1", "b1", "a"), ("b1", "a1", "tie"), ("a1", "b1", "b"), ("a1", "b1", "a")]
+    )
     assert matrix["a1"]["b1"] == (pytest.approx(2.5 / 4), 4)
     assert matrix["b1"]["a1"][0] == pytest.approx(1.5 / 4)
     assert ratings.rate([]) == []

@@ -45,10 +45,11 @@ def spend(
     window = Window(
         parse_day(since, "--since") if since else None, parse_day(until, "--until") if until else None
     )
-    store = Store(context.settings(ctx).db_path)
+    settings = context.settings(ctx)
+    store = Store(settings.db_path)
     try:
         report = money_spend.spend(store, cast("money_spend.GroupBy", by), window)
-        held = money_budgets.budgets(store)
+        held = money_budgets.budgets(store, settings.routes)
     finally:
         store.close()
     if as_json:
@@ -75,7 +76,8 @@ def _as_json(report: Spend, held: list[Budget]) -> dict[str, Any]:
         "total": _line_json(report.total),
         "budgets": [
             {
-                "key": b.key,
+                "kind": b.kind,
+                "name": b.name,
                 "budget_usd": str(b.budget_usd),
                 "spent_usd": str(b.spent_usd),
                 "reserved_usd": str(b.reserved_usd),
@@ -121,12 +123,12 @@ def _print(report: Spend, held: list[Budget]) -> None:
             "not in these totals. Add [models.ID.price] to your config."
         )
     if held:
-        budgets = Table(title="Budgets (burn: last 7 days, or since the key was made)", box=None)
-        for column in ("key", "budget", "spent", "reserved", "remaining", "burn / day", "runs out"):
-            budgets.add_column(column, justify="left" if column in ("key", "runs out") else "right")
+        budgets = Table(title="Budgets (burn: last 7 days, or since the budget began)", box=None)
+        for column in ("budget of", "budget", "spent", "reserved", "remaining", "burn / day", "runs out"):
+            budgets.add_column(column, justify="left" if column in ("budget of", "runs out") else "right")
         for b in held:
             budgets.add_row(
-                b.key,
+                f"{b.kind} {b.name}",
                 format_usd(b.budget_usd),
                 format_usd(b.spent_usd),
                 format_usd(b.reserved_usd),

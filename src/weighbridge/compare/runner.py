@@ -168,6 +168,7 @@ async def run(
         params={**params, **({"system": options.system} if options.system else {})},
         samples=options.samples,
         cases=[c.model_dump(mode="json") for c in prompt_set.cases],
+        owner=runs.this_process(),
     )
     with client.store.connection() as db:
         runs.create_run(db, row)

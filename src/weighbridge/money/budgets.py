@@ -1,27 +1,30 @@
-"""How fast each virtual key spends its budget, and when it will run out.
+"""How fast each virtual key and each route spends its budget, and when it will run out.
 
-*Spent* and *reserved* are the key's own counters (:mod:`weighbridge.store.keys`): the figures
-the gateway enforces, so *remaining* (budget - spent - reserved) is what new requests can
-still take. The gateway keeps them as float sums, so they can differ from the log's exact
-total by float rounding (parts in 10^16), never by a cent.
+*Spent* and *reserved* are the budget's own counters (:mod:`weighbridge.store.keys`,
+:mod:`weighbridge.store.route_budgets`): the figures the gateway enforces, so *remaining*
+(budget - spent - reserved) is what new requests can still take. The gateway keeps them as
+float sums, so they can differ from the log's exact total by float rounding (parts in 10^16),
+never by a cent.
 
-The *burn rate* comes from the log: the key's spend over the last 7 days, or since the key was
-made when it is younger, per day. The window is never taken shorter than an hour, so a key
-made a minute ago does not extrapolate one request into a daily rate. At that rate the key
-runs out on ``now + remaining / burn``; at zero burn, never.
-
-Only keys carry budgets today: routes have none in their config, so there is nothing to show
-for them.
+The *burn rate* comes from the log: the spend through the key (or through the route, by the
+gateway, which is what its budget counts) over the last 7 days, or since the key was made or
+the route first spent when that is younger, per day. The window is never taken shorter than an
+hour, so a budget that began a minute ago does not extrapolate one request into a daily rate.
+At that rate the budget runs out on ``now + remaining / burn``; at zero burn, never.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from weighbridge.money.amounts import ZERO, exact
-from weighbridge.store import Store
+from weighbridge.routing.routes import Route
+from weighbridge.store import Store, route_budgets
 from weighbridge.store import keys as store_keys
 
 BURN_WINDOW = timedelta(days=7)
@@ -31,7 +34,8 @@ _DAY_SECONDS = Decimal(86400)
 
 @dataclass(frozen=True)
 class Budget:
-    key: str
+    kind: Literal["key", "route"]
+    name: str
     budget_usd: Decimal
     spent_usd: Decimal
     reserved_usd: Decimal
@@ -65,7 +69,8 @@ def _when(stamp: str) -> datetime:
 
 
 def budget_status(
-    key: str,
+    kind: Literal["key", "route"],
+    name: str,
     budget_usd: float,
     spent_usd: float,
     reserved_usd: float,
@@ -78,14 +83,22 @@ def budget_status(
     seconds = Decimal(max(now - start, SHORTEST_WINDOW).total_seconds())
     window_days = seconds / _DAY_SECONDS
     partial = Budget(
-        key, exact(budget_usd), exact(spent_usd), exact(reserved_usd), window_spend_usd, window_days, None
+        kind,
+        name,
+        exact(budget_usd),
+        exact(spent_usd),
+        exact(reserved_usd),
+        window_spend_usd,
+        window_days,
+        None,
     )
     if partial.exhausted or partial.burn_usd_per_day == 0:
         return partial
     days_left = partial.remaining_usd / partial.burn_usd_per_day
     runs_out = now + timedelta(seconds=float(days_left * _DAY_SECONDS))
     return Budget(
-        key,
+        kind,
+        name,
         partial.budget_usd,
         partial.spent_usd,
         partial.reserved_usd,
@@ -95,24 +108,49 @@ def budget_status(
     )
 
 
-def budgets(store: Store, now: datetime | None = None) -> list[Budget]:
-    """Every live key that has a budget, with its burn rate and run-out date."""
+def budgets(
+    store: Store, routes: Mapping[str, Route] | None = None, now: datetime | None = None
+) -> list[Budget]:
+    """Every live key and every route (of ``routes``, the config's) that has a budget, with its
+    burn rate and run-out date."""
     now = now or datetime.now(UTC)
+    out = []
     with store.connection() as db:
         live = [k for k in store_keys.list_keys(db) if k.revoked_at is None]
-    out = []
-    for k in live:
-        if k.budget_usd is None:
-            continue
-        created = _when(k.created_at)
-        start = max(created, now - BURN_WINDOW)
-        with store.connection() as db:
-            costs = db.execute(
-                "SELECT cost_usd FROM inferences WHERE key_name = ? AND created_at >= ? AND created_at <= ?",
-                (k.name, start.isoformat(), now.isoformat()),
-            ).fetchall()
-        window_spend = sum((exact(cost) for (cost,) in costs), ZERO)
-        out.append(
-            budget_status(k.name, k.budget_usd, k.spent_usd, k.reserved_usd, created, window_spend, now)
-        )
+        for k in live:
+            if k.budget_usd is None:
+                continue
+            created = _when(k.created_at)
+            spent = _window_spend(db, "key_name = ?", k.name, max(created, now - BURN_WINDOW), now)
+            out.append(
+                budget_status("key", k.name, k.budget_usd, k.spent_usd, k.reserved_usd, created, spent, now)
+            )
+        for name, route in (routes or {}).items():
+            if route.budget_usd is None:
+                continue
+            counters = route_budgets.find(db, name)
+            began = _when(counters.created_at) if counters else now
+            spent = _window_spend(
+                db, "route = ? AND source = 'gateway'", name, max(began, now - BURN_WINDOW), now
+            )
+            out.append(
+                budget_status(
+                    "route",
+                    name,
+                    route.budget_usd,
+                    counters.spent_usd if counters else 0.0,
+                    counters.reserved_usd if counters else 0.0,
+                    began,
+                    spent,
+                    now,
+                )
+            )
     return out
+
+
+def _window_spend(db: sqlite3.Connection, who: str, name: str, start: datetime, now: datetime) -> Decimal:
+    costs = db.execute(
+        f"SELECT cost_usd FROM inferences WHERE {who} AND created_at >= ? AND created_at <= ?",
+        (name, start.isoformat(), now.isoformat()),
+    ).fetchall()
+    return sum((exact(cost) for (cost,) in costs), ZERO)

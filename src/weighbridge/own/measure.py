@@ -82,6 +82,8 @@ def perplexity(llama: Any, tokens: Sequence[int], n_ctx: int) -> tuple[float, in
     """exp(mean NLL) over ``tokens`` in windows of ``n_ctx``, and how many tokens were scored."""
     import numpy as np
 
+    from weighbridge.providers.llamacpp_text import next_token_logprobs
+
     bos = llama.token_bos()
     lead = [bos] if bos >= 0 else []
     step = n_ctx - len(lead)
@@ -92,12 +94,9 @@ def perplexity(llama: Any, tokens: Sequence[int], n_ctx: int) -> tuple[float, in
             break
         llama.reset()
         llama.eval(window)
-        # Row i holds the prediction for token i + 1.
-        logits = np.asarray(llama.scores[: len(window) - 1], dtype=np.float64)
-        top = logits.max(axis=1)
-        log_z = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+        logprobs = next_token_logprobs(llama, len(window))
         targets = np.asarray(window[1:])
-        nll += float((log_z - logits[np.arange(len(targets)), targets]).sum())
+        nll -= float(logprobs[np.arange(len(targets)), targets].sum())
         scored += len(targets)
     return math.exp(nll / scored), scored
 

@@ -93,15 +93,21 @@ def score(llama: Any, tokens: list[int], top: int) -> list[tuple[float | None, l
         common += 1
     llama.n_tokens = common
     llama.eval(tokens[common:])
-    logits = np.asarray(llama.scores[: len(tokens) - 1], dtype=np.float64)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    logprobs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    logprobs = next_token_logprobs(llama, len(tokens))
     scored: list[tuple[float | None, list[tuple[int, float]]]] = [(None, [])]
     for position, row in enumerate(logprobs, start=1):
         best = np.argpartition(-row, top)[:top] if top else np.array([], dtype=np.int64)
         best = best[np.argsort(-row[best])]
         scored.append((float(row[tokens[position]]), [(int(t), float(row[t])) for t in best]))
     return scored
+
+
+def next_token_logprobs(llama: Any, evaluated: int) -> Any:
+    """Log-probabilities over the vocabulary after each of the first ``evaluated - 1`` tokens
+    the model has just evaluated (row i predicts token i + 1), computed stably in float64."""
+    logits = np.asarray(llama.scores[: evaluated - 1], dtype=np.float64)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
 
 def embed(llama: Any, request: EmbeddingRequest) -> Embeddings:

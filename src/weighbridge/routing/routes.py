@@ -43,6 +43,8 @@ class Route(BaseModel):
     #: ``redact``: flagged spans are replaced before a closed target sees them, then restored.
     privacy: Literal["none", "local-only", "redact"] = "none"
     fallback_on: list[FailureClass] = Field(default_factory=lambda: list(ALL_FAILURES))
+    #: A hard cap on what the gateway spends through this route, in USD, over every key.
+    budget_usd: float | None = Field(default=None, ge=0)
 
     def falls_back_on(self, error: WeighbridgeError) -> bool:
         kind = failure_class(error)

@@ -4,7 +4,7 @@ Keys are compared by digest; the presented key is never stored, logged or echoed
 with a virtual key is checked in this order: the key is live (401), the model is one it may
 call (403), it is within its requests per minute (429 with Retry-After), and its budget can
 hold the request's worst-case cost (429, ``insufficient_quota``), which stays reserved until
-the real cost is settled.
+the real cost is settled. A route with a budget is held to it the same way, whoever calls.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from weighbridge.routing.routes import Route
 from weighbridge.server.errors import HTTPFailure, Refused
-from weighbridge.store import Store
+from weighbridge.store import Store, route_budgets
 from weighbridge.store import keys as store_keys
 
 
@@ -29,10 +30,32 @@ class Caller:
     name: str
     key: store_keys.ApiKey | None = None
 
+    @property
+    def own(self) -> str | None:
+        """Whose records this caller may read: a virtual key its own (by key name), the master
+        key or a local caller everyone's (``None``)."""
+        return self.name if self.key is not None else None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a request holds against budgets until it is settled: its worst-case cost, on its
+    key and on its route where they have budgets."""
+
+    key_usd: float = 0.0
+    route: str | None = None
+    route_usd: float = 0.0
+
+
+NOTHING_HELD = Hold()
+
 
 class Access:
-    def __init__(self, store: Store, master_key: str | None) -> None:
+    def __init__(
+        self, store: Store, master_key: str | None, routes: Mapping[str, Route] | None = None
+    ) -> None:
         self._store = store
+        self._routes = routes or {}
         self._master = _sha(master_key) if master_key else None
         self._windows: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -84,31 +107,48 @@ class Access:
                 )
             window.append(now)
 
-    def reserve(self, caller: Caller, worst_case: Callable[[], float]) -> float:
-        """Hold the request's worst-case cost against the key's budget; returns what was held.
-        The estimate is only worked out for a key that has a budget."""
-        key = caller.key
-        if key is None or key.budget_usd is None:
-            return 0.0
+    def reserve(self, caller: Caller, worst_case: Callable[[], float], model: str | None = None) -> Hold:
+        """Hold the request's worst-case cost against its key's budget and, when ``model`` is a
+        route with a budget, the route's; both or neither. The estimate is only worked out when
+        there is a budget to hold it against."""
+        key = caller.key if caller.key is not None and caller.key.budget_usd is not None else None
+        route = self._routes.get(model) if model is not None else None
+        route_budget = route.budget_usd if route is not None else None
+        if key is None and route_budget is None:
+            return NOTHING_HELD
         worst_usd = worst_case()
         with self._store.connection() as db:
-            held = store_keys.reserve(db, key.name, worst_usd)
-        if not held:
-            raise Refused(
-                HTTPFailure(
-                    429,
-                    f"key '{key.name}' has not enough budget left for this request "
-                    f"(it could cost up to ${worst_usd:.6f}; lower max_tokens or raise the budget)",
-                    code="insufficient_quota",
-                )
-            )
-        return worst_usd
+            if key is not None and not store_keys.reserve(db, key.name, worst_usd):
+                raise _over_budget(f"key '{key.name}'", worst_usd)
+            if route_budget is not None and not route_budgets.reserve(
+                db, str(model), route_budget, worst_usd
+            ):
+                if key is not None:
+                    store_keys.settle(db, key.name, worst_usd, 0.0)
+                raise _over_budget(f"route '{model}'", worst_usd)
+        return Hold(worst_usd if key else 0.0, model if route_budget is not None else None, worst_usd)
 
-    def settle(self, caller: Caller, held_usd: float, actual_usd: float | None) -> None:
-        if caller.key is None:
+    def settle(self, caller: Caller, held: Hold, actual_usd: float | None) -> None:
+        """Move what ``held`` reserved to the request's real cost; a key's spend is counted
+        whether or not it has a budget (``weighbridge keys list`` shows it)."""
+        if caller.key is None and held.route is None:
             return
         with self._store.connection() as db:
-            store_keys.settle(db, caller.key.name, held_usd, actual_usd or 0.0)
+            if caller.key is not None:
+                store_keys.settle(db, caller.key.name, held.key_usd, actual_usd or 0.0)
+            if held.route is not None:
+                route_budgets.settle(db, held.route, held.route_usd, actual_usd or 0.0)
+
+
+def _over_budget(what: str, worst_usd: float) -> Refused:
+    return Refused(
+        HTTPFailure(
+            429,
+            f"{what} has not enough budget left for this request "
+            f"(it could cost up to ${worst_usd:.6f}; lower max_tokens or raise the budget)",
+            code="insufficient_quota",
+        )
+    )
 
 
 def _sha(key: str) -> str:

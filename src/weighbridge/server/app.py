@@ -20,13 +20,14 @@ from starlette.routing import Route
 from weighbridge.client import Client
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.server import anthropic_wire, openai_wire, text_wire
-from weighbridge.server.access import Access, Caller
+from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
+from weighbridge.server.sessions import Sessions, cross_site, csrf_ok
 from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability, resolve
 from weighbridge.types import ChatRequest, ChatResponse, Metered, StreamChunk
-from weighbridge.web.routes import web_routes
+from weighbridge.web.routes import Arena, web_routes
 
 #: Request bodies above this are refused with 413 before they are read whole.
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -94,7 +95,9 @@ class Gateway:
     ) -> None:
         self.client = client
         self.preload = preload or []
-        self.access = Access(client.store, master_key)
+        self.access = Access(client.store, master_key, client.settings.routes)
+        self.sessions = Sessions()
+        self.arena = Arena(self)
         self.metrics = Metrics(client.breakers)
         client.observers.append(self.metrics.observe)
 
@@ -128,16 +131,25 @@ class Gateway:
                 Route("/detokenize", self.guard("openai", self.detokenize), methods=["POST"]),
                 Route("/tokenizer_info", self.guard("openai", self.tokenizer_info), methods=["GET"]),
                 *web_routes(self),
-            ]
+            ],
         )
 
     def guard(self, protocol: Protocol, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Identify the caller, then run ``handler``; every failure becomes the protocol's error
-        body, and nothing unexpected ever reaches the caller as a traceback."""
+        body, and nothing unexpected ever reaches the caller as a traceback.
+
+        A key in a header wins; without one, the page's session cookie stands for its key, and
+        then a state-changing request must carry the session's CSRF token too."""
 
         async def guarded(request: Request) -> Response:
             try:
-                presented = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
+                if cross_site(request):
+                    raise Refused(HTTPFailure(403, "a request from another site's page is refused"))
+                presented = presented_key(request)
+                if presented is None and (session := self.sessions.find(request)) is not None:
+                    if not csrf_ok(request, session):
+                        raise Refused(HTTPFailure(403, "missing or wrong CSRF token", code="csrf_failed"))
+                    presented = session.key
                 return await handler(request, self.access.identify(presented))
             except WeighbridgeError as exc:
                 return error_response(failure_for(exc), protocol)
@@ -171,14 +183,19 @@ class Gateway:
     def chat(self, wire: Wire) -> Handler:
         async def handle(request: Request, caller: Caller) -> Response:
             body, chat = wire.parse(await read_json(request))
+            blind = self.arena.unblind(chat.model, caller)
+            if blind is not None:
+                chat = chat.model_copy(update={"model": blind})
             self.access.admit(caller, chat.model)
-            held = self.access.reserve(caller, lambda: self.client.max_cost_usd(chat))
+            held = self.access.reserve(caller, lambda: self.client.max_cost_usd(chat), chat.model)
             try:
                 if not getattr(body, "stream", False):
                     response = await self.client.asend(chat, source="gateway", key_name=caller.name)
                     self.access.settle(caller, held, response.cost_usd)
-                    held = 0.0
-                    return JSONResponse(wire.whole(response, body.model), headers=_served_by(response))
+                    held = NOTHING_HELD
+                    return JSONResponse(
+                        wire.whole(response, body.model), headers=_served_by(response, blind is not None)
+                    )
                 stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name)
                 first = await _next(stream)  # failures before any output still get a proper status
             except BaseException:
@@ -188,7 +205,7 @@ class Gateway:
             return StreamingResponse(
                 self._relay(stream, first, frames, caller, held),
                 media_type="text/event-stream",
-                headers=_served_by(stream),
+                headers=_served_by(stream, blind is not None),
             )
 
         return handle
@@ -243,7 +260,7 @@ class Gateway:
         return model
 
     async def _relay(
-        self, stream: AsyncStream, first: StreamChunk | None, frames: Frames, caller: Caller, held: float
+        self, stream: AsyncStream, first: StreamChunk | None, frames: Frames, caller: Caller, held: Hold
     ) -> AsyncIterator[bytes]:
         """The stream to the caller; a failure after output becomes an error event with no
         clean end, and the budget is settled whatever happens (a caller hanging up included)."""
@@ -294,8 +311,11 @@ def _sse(data: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
-def _served_by(answer: Metered | AsyncStream) -> dict[str, str]:
-    """Which model and provider answered, and why, for clients and proxies that want to know."""
+def _served_by(answer: Metered | AsyncStream, blind: bool = False) -> dict[str, str]:
+    """Which model and provider answered, and why, for clients and proxies that want to know;
+    nothing for a blind arena answer, whose model is revealed by the vote alone."""
+    if blind:
+        return {}
     headers = {"x-weighbridge-model": answer.model, "x-weighbridge-provider": answer.provider}
     route = (
         answer.route
@@ -308,7 +328,9 @@ def _served_by(answer: Metered | AsyncStream) -> dict[str, str]:
     return headers
 
 
-def _bearer(value: str | None) -> str | None:
-    if value and value.lower().startswith("bearer "):
-        return value[7:].strip()
-    return None
+def presented_key(request: Request) -> str | None:
+    """The key a request carries in a header, as the OpenAI or the Anthropic SDK sends it."""
+    if key := request.headers.get("x-api-key"):
+        return key
+    value = request.headers.get("authorization", "")
+    return value[7:].strip() or None if value.lower().startswith("bearer ") else None

@@ -213,6 +213,26 @@ def m007_arena_votes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX arena_votes_task ON arena_votes (task, created_at)")
 
 
+def m008_route_budgets(db: sqlite3.Connection) -> None:
+    """What each route with a budget has spent and holds in reservations. The budget itself is
+    in the config, where the route is; these are the counters the gateway checks it against."""
+    db.execute(
+        """
+        CREATE TABLE route_budgets (
+            route TEXT PRIMARY KEY,
+            spent_usd REAL NOT NULL DEFAULT 0,
+            reserved_usd REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+
+
+def m009_run_owner(db: sqlite3.Connection) -> None:
+    """The process running a compare run, so that one killed outright reads as interrupted."""
+    db.execute("ALTER TABLE compare_runs ADD COLUMN owner TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
@@ -221,6 +241,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m005_compare_runs,
     m006_drift,
     m007_arena_votes,
+    m008_route_budgets,
+    m009_run_owner,
 ]
 
 

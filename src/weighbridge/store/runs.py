@@ -4,14 +4,21 @@ A cell is written the moment it finishes, so an interrupted run keeps every answ
 later run looks a cell up by its content hash (what was asked, of which weights or snapshot,
 with which parameters): a finished cell, from any run, is copied instead of asked again; a
 failed one is asked again. Every function takes the connection from ``Store.connection()``.
+
+A run killed outright (``kill -9``, a power cut) never writes its end, so each run names the
+process that runs it (``owner``), and a run still marked running whose process is gone reads as
+interrupted: which it is, and ``--resume``-free re-running reuses every finished cell anyway.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from weighbridge.errors import InvalidRequestError
@@ -34,6 +41,7 @@ class RunRow:
     cases: list[dict[str, Any]]
     description: str | None = None
     finished_at: str | None = None
+    owner: str | None = None
 
 
 @dataclass
@@ -219,4 +227,37 @@ def _run(row: Any) -> RunRow:
     data = dict(zip(_RUN_COLUMNS, row, strict=True))
     for key in _RUN_JSON:
         data[key] = json.loads(data[key])
+    if data["status"] == "running" and data["owner"] and _gone(data["owner"]):
+        data["status"] = "interrupted"
     return RunRow(**data)
+
+
+def this_process() -> str:
+    """Who runs a run: host, pid and the process's start time (a pid can be reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started, in clock ticks since boot (Linux), or '' where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ')' may hold spaces
+
+
+def _gone(owner: str) -> bool:
+    """Whether the process that ``owner`` names has ended; a run owned on another host is
+    taken as alive, since there is no asking."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return bool(started) and _started(pid) != started

@@ -3,7 +3,10 @@
 ``/`` and ``/static/`` are the page itself: no secrets, so no key. The ``/arena/`` routes run
 behind the gateway's own guard, so they see the caller the chat routes see: a virtual key is
 shown only the models it may call and only its own votes. The answers themselves stream
-through ``/v1/chat/completions`` like any client's.
+through ``/v1/chat/completions`` like any client's; in the blind arena the page only ever
+knows a pair's two models by aliases (``blind:<pair>:a``), which the gateway resolves, so no
+response, header or stream chunk names them before the vote. ``/session`` turns a key typed
+into the page into an HttpOnly session cookie (server/sessions.py).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from weighbridge.errors import InvalidRequestError
+from weighbridge.errors import InvalidRequestError, UnknownModelError
 from weighbridge.server.access import Caller
 from weighbridge.server.errors import HTTPFailure, Refused
+from weighbridge.server.sessions import clear_cookie, set_cookie
 from weighbridge.targets import availability
 from weighbridge.web import pairing, ratings, votes
+from weighbridge.web.browse import browse_routes
 
 if TYPE_CHECKING:
     from weighbridge.server.app import Gateway
@@ -33,6 +38,7 @@ STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "frame-src 'self'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -41,6 +47,7 @@ PAGE_HEADERS = {
 }
 MAX_TASK_CHARS = 64
 _PENDING_PAIRS = 1000
+BLIND = "blind:"
 
 
 class Arena:
@@ -110,7 +117,18 @@ class Arena:
         for model in (a, b):
             self.shown[model] = self.shown.get(model, 0) + 1
         self.recent.append(pairing.key(a, b))
-        return JSONResponse({"pair": pair_id, "a": a, "b": b})
+        return JSONResponse({"pair": pair_id, "a": f"{BLIND}{pair_id}:a", "b": f"{BLIND}{pair_id}:b"})
+
+    def unblind(self, model: str, caller: Caller) -> str | None:
+        """The model behind a blind alias, for the caller its pair was drawn for; ``None`` when
+        ``model`` is no alias. A stale or someone else's alias is an unknown model."""
+        if not model.startswith(BLIND):
+            return None
+        pair_id, _, side = model.removeprefix(BLIND).partition(":")
+        pending = self.pending.get(pair_id)
+        if pending is None or pending[2] != caller.name or side not in ("a", "b"):
+            raise UnknownModelError(model)
+        return pending[0] if side == "a" else pending[1]
 
     async def vote(self, request: Request, caller: Caller) -> Response:
         from weighbridge.server.app import read_json
@@ -159,21 +177,16 @@ class Arena:
     async def leaderboard(self, request: Request, caller: Caller) -> Response:
         task = request.query_params.get("task") or None
         with self.gateway.client.store.connection() as db:
-            board = votes.leaderboard(db, task=task, key_name=_own(caller))
+            board = votes.leaderboard(db, task=task, key_name=caller.own)
         return JSONResponse(board)
 
     async def inference(self, request: Request, caller: Caller) -> Response:
         with self.gateway.client.store.connection() as db:
             logged = votes.inference(db, _log_id(request.path_params["id"]))
-        own = _own(caller)
+        own = caller.own
         if logged is None or (own is not None and logged["key_name"] != own):
             raise Refused(HTTPFailure(404, "no such inference in the log"))
         return JSONResponse(logged)
-
-
-def _own(caller: Caller) -> str | None:
-    """Whose records a caller may read: a virtual key its own, the master key or a local caller all."""
-    return caller.name if caller.key is not None else None
 
 
 def _log_id(given: object) -> str:
@@ -187,15 +200,49 @@ async def page(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
 
+class Login:
+    """``/session``: the page logs in once with the key in a header and from then on rides an
+    HttpOnly cookie; ``csrf`` is what its state-changing requests must echo."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def open(self, request: Request, caller: Caller) -> Response:
+        from weighbridge.server.app import presented_key
+
+        key = presented_key(request)
+        if key is None:  # a local caller needs no session; a cookie caller has one already
+            return await self.show(request, caller)
+        token, session = self.gateway.sessions.open(key)
+        response = JSONResponse({"caller": caller.name, "csrf": session.csrf})
+        set_cookie(response, request, token)
+        return response
+
+    async def show(self, request: Request, caller: Caller) -> Response:
+        session = self.gateway.sessions.find(request)
+        return JSONResponse({"caller": caller.name, "csrf": session.csrf if session else None})
+
+    async def close(self, request: Request, caller: Caller) -> Response:
+        self.gateway.sessions.close(request)
+        response = JSONResponse({"caller": None})
+        clear_cookie(response, request)
+        return response
+
+
 def web_routes(gateway: Gateway) -> list[BaseRoute]:
-    arena = Arena(gateway)
+
+    arena, login = gateway.arena, Login(gateway)
     guard = gateway.guard
     return [
         Route("/", page, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Route("/session", guard("openai", login.open), methods=["POST"]),
+        Route("/session", guard("openai", login.show), methods=["GET"]),
+        Route("/session", guard("openai", login.close), methods=["DELETE"]),
         Route("/arena/models", guard("openai", arena.models), methods=["GET"]),
         Route("/arena/pair", guard("openai", arena.pair), methods=["POST"]),
         Route("/arena/vote", guard("openai", arena.vote), methods=["POST"]),
         Route("/arena/leaderboard", guard("openai", arena.leaderboard), methods=["GET"]),
         Route("/arena/inference/{id}", guard("openai", arena.inference), methods=["GET"]),
+        *browse_routes(gateway),
     ]

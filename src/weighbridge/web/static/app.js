@@ -3,7 +3,6 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const KEY = "weighbridge.key";
 const state = { mode: "play", models: [], runs: [], pair: null, prompt: "" };
 
 function el(tag, attrs, ...children) {
@@ -17,17 +16,19 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// The key is typed once and handed to the server, which answers with an HttpOnly session
+// cookie: no script here can read the key back. The cookie alone does not change anything;
+// every POST also echoes the session's CSRF token.
 function headers(json) {
   const out = {};
-  const key = sessionStorage.getItem(KEY);
-  if (key) out.Authorization = "Bearer " + key;
+  if (state.csrf) out["X-CSRF-Token"] = state.csrf;
   if (json) out["Content-Type"] = "application/json";
   return out;
 }
 
-async function api(path, body) {
-  const init = body === undefined ? { headers: headers(false) }
-    : { method: "POST", headers: headers(true), body: JSON.stringify(body) };
+async function api(path, body, method) {
+  const init = body === undefined ? { method: method || "GET", headers: headers(false) }
+    : { method: method || "POST", headers: headers(true), body: JSON.stringify(body) };
   const response = await fetch(path, init);
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
@@ -100,14 +101,16 @@ function renderMarkdown(target, text) {
 
 async function start() {
   try {
-    const data = await api("/arena/models");
-    state.models = data.models;
+    const session = await api("/session");
+    state.csrf = session.csrf;
+    $("logout").hidden = !session.csrf;
+    state.models = (await api("/arena/models")).models;
   } catch (error) {
-    if (error.status === 401) { showLogin(sessionStorage.getItem(KEY) ? error.message : ""); return; }
+    if (error.status === 401) { showLogin(""); return; }
     $("ask-status").textContent = "could not load the models: " + error.message;
   }
   $("login").hidden = true;
-  $("logout").hidden = !sessionStorage.getItem(KEY);
+  for (const tab of document.querySelectorAll(".tab")) tab.disabled = false;
   renderModels();
   setMode(state.mode);
 }
@@ -120,34 +123,49 @@ function showLogin(message) {
   $("login-key").focus();
 }
 
-$("login-form").addEventListener("submit", (event) => {
+$("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  sessionStorage.setItem(KEY, $("login-key").value.trim());
+  const key = $("login-key").value.trim();
   $("login-key").value = "";
-  for (const tab of document.querySelectorAll(".tab")) tab.disabled = false;
+  const response = await fetch("/session", { method: "POST", headers: { Authorization: "Bearer " + key } });
+  if (!response.ok) {
+    let message = response.statusText;
+    try { message = (await response.json()).error.message; } catch (e) { /* keep the status */ }
+    showLogin(message);
+    return;
+  }
   start();
 });
 
-$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); location.reload(); });
+$("logout").addEventListener("click", async () => {
+  try { await api("/session", undefined, "DELETE"); } finally { location.reload(); }
+});
 
 // ---- modes -------------------------------------------------------------------------------
 
+// Each mode's tab, the section it shows and what fills that section (browse.js adds its own).
+const modes = {};
+
+function addMode(name, tab, section, load) {
+  modes[name] = { tab, section, load };
+  $(tab).addEventListener("click", () => setMode(name));
+}
+
 function setMode(mode) {
   state.mode = mode;
-  for (const [id, name] of [["tab-play", "play"], ["tab-arena", "arena"], ["tab-board", "board"]]) {
-    $(id).setAttribute("aria-pressed", String(name === mode));
+  for (const [name, other] of Object.entries(modes)) {
+    $(other.tab).setAttribute("aria-pressed", String(name === mode));
+    $(other.section).hidden = other.section !== modes[mode].section;
   }
-  $("ask").hidden = mode === "board";
-  $("board").hidden = mode !== "board";
   $("task-row").hidden = mode !== "arena";
   $("models-legend").textContent = mode === "arena" ? "Arena pool (two are drawn, names hidden)" : "Models (2 to 4)";
-  if (mode === "board") loadBoard();
+  if (modes[mode].load) modes[mode].load();
   else { $("columns").replaceChildren(); $("vote").hidden = true; }
 }
 
-$("tab-play").addEventListener("click", () => setMode("play"));
-$("tab-arena").addEventListener("click", () => setMode("arena"));
-$("tab-board").addEventListener("click", () => setMode("board"));
+addMode("play", "tab-play", "ask");
+addMode("arena", "tab-arena", "ask");
+addMode("board", "tab-board", "board", loadBoard);
 
 function renderModels() {
   const box = $("models");
@@ -268,7 +286,7 @@ async function loggedCost(run) {
   }
 }
 
-async function runAll(models, titles) {
+async function runAll(models, titles, blind) {
   const controller = new AbortController();
   state.controller = controller;
   $("columns").replaceChildren();
@@ -290,7 +308,7 @@ async function runAll(models, titles) {
     try {
       await stream(run, body, controller.signal);
       finish(run, "done", "done");
-      await loggedCost(run);
+      if (!blind) await loggedCost(run);  // a blind answer's cost would hint at its model
     } catch (error) {
       if (error.name === "AbortError") finish(run, "stopped", "error");
       else {
@@ -325,7 +343,7 @@ $("ask-form").addEventListener("submit", async (event) => {
   }
   state.pair = pair;
   state.prompt = $("prompt").value;
-  const finished = await runAll([pair.a, pair.b], ["Model A", "Model B"]);
+  const finished = await runAll([pair.a, pair.b], ["Model A", "Model B"], true);
   if (finished) {
     $("vote").hidden = false;
     for (const button of document.querySelectorAll("#vote button")) button.disabled = false;
@@ -345,6 +363,7 @@ for (const button of document.querySelectorAll("#vote button")) {
       a.col.heading.textContent = "Model A: " + vote.a;
       b.col.heading.textContent = "Model B: " + vote.b;
       $("vote-result").textContent = "Vote saved (" + vote.task + "): A was " + vote.a + ", B was " + vote.b + ".";
+      await Promise.all([a, b].map(loggedCost));
     } catch (error) {
       $("vote-result").textContent = "the vote was not saved: " + error.message;
       for (const other of document.querySelectorAll("#vote button")) other.disabled = false;
