@@ -190,3 +190,6 @@ def test_an_open_gateway_refuses_other_sites_pages(home: Path) -> None:
             answer = httpx.post(base + "/v1/chat/completions", json=body, headers=browser_says)
             assert answer.status_code == 403 and "another site" in answer.json()["error"]["message"]
         assert httpx.get(base + "/arena/models", headers={"Origin": "http://evil.example"}).status_code == 200
+        with_a_key = {"Origin": "app://desktop-client", "Authorization": "Bearer sk-anything"}
+        not_csrf = httpx.post(base + "/arena/pair", json={"pool": []}, headers=with_a_key)
+        assert not_csrf.status_code == 400  # past the gate: a key header is no ambient credential

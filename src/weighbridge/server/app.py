@@ -139,13 +139,16 @@ class Gateway:
         body, and nothing unexpected ever reaches the caller as a traceback.
 
         A key in a header wins; without one, the page's session cookie stands for its key, and
-        then a state-changing request must carry the session's CSRF token too."""
+        then a state-changing request must carry the session's CSRF token too. A request with no
+        key of its own that a browser sent from another site's page is refused: it would be
+        spending the visitor's session, or a loopback gateway's open door. (A page cannot add a
+        key header to a cross-site request without a CORS preflight, which is never granted.)"""
 
         async def guarded(request: Request) -> Response:
             try:
-                if cross_site(request):
-                    raise Refused(HTTPFailure(403, "a request from another site's page is refused"))
                 presented = presented_key(request)
+                if presented is None and cross_site(request):  # riding ambient trust: a cookie, or loopback
+                    raise Refused(HTTPFailure(403, "a request from another site's page is refused"))
                 if presented is None and (session := self.sessions.find(request)) is not None:
                     if not csrf_ok(request, session):
                         raise Refused(HTTPFailure(403, "missing or wrong CSRF token", code="csrf_failed"))
