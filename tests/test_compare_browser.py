@@ -124,8 +124,3 @@ def client(home: Path, script: Script) -> Iterator[Client]:
         (home / "config.toml").write_text(config_text(server.url))
         with Client(load_settings(home / "config.toml")) as made:
             yield made
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()

@@ -18,11 +18,6 @@ from tests.test_compare_run import CAPITALS, Script, Upstream, config_text, prom
 
 
 @pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
 def cloud(home: Path, script: Script) -> Iterator[Upstream]:
     with Upstream(script) as server:
         home.mkdir(parents=True, exist_ok=True)
