@@ -710,6 +710,11 @@ def main() -> None:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip llama_cpp.server (the slowest part)")
     parser.add_argument(
+        "--no-store",
+        action="store_true",
+        help="do not keep weighbridge's figures for 'weighbridge crossover'",
+    )
+    parser.add_argument(
         "--peer-args",
         default=PEER_ARGS,
         help=f"llama_cpp.server arguments beyond --model/--host/--port (default: {PEER_ARGS!r})",
@@ -803,6 +808,30 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1, default=str))
             print(f"figures saved to {args.json}")
+        if not args.no_store:
+            store_for_crossover(result)
+
+
+def store_for_crossover(result: dict[str, Any]) -> None:
+    """Keep weighbridge's aggregate tokens/s per level in the user's store, where
+    ``weighbridge crossover`` finds them; a noisy run would understate the machine, so it is not
+    kept."""
+    from weighbridge.config import load_settings
+    from weighbridge.money.throughput import save_serving
+    from weighbridge.store import Store
+
+    if result["noisy"]:
+        print("not stored for 'weighbridge crossover': a noisy run understates the machine")
+        return
+    levels = {row["clients"]: row["tokens_per_s"] for row in result["rows"] if row["server"] == "weighbridge"}
+    settings = load_settings()
+    store = Store(settings.db_path)
+    try:
+        machine = f"{CORES} cores, {platform.processor() or platform.machine()}"
+        save_serving(store, settings, MODEL, levels, machine)
+    finally:
+        store.close()
+    print(f"stored in {settings.db_path}: 'weighbridge crossover --local {MODEL}' will use them")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ def _list_presets(ctx: click.Context, _param: click.Parameter, value: bool) -> N
     "--api", "apis", multiple=True, required=True, help="A priced catalog model to compare; repeatable."
 )
 @click.option(
-    "--tokens-per-s", type=float, help="Aggregate output tokens/s of one machine (default: measure here)."
+    "--tokens-per-s",
+    type=float,
+    help="Aggregate output tokens/s of one machine (default: the model's last stored serving "
+    "benchmark, else measured here).",
 )
+@click.option("--measure", is_flag=True, help="Measure here even when a serving benchmark is stored.")
 @click.option(
     "--prefill-tokens-per-s", type=float, help="Input tokens/s of one machine (default: 10x decode)."
 )
@@ -80,6 +84,7 @@ def crossover(
     preset_name: str | None,
     utilisation: float | None,
     input_share: float | None,
+    measure: bool,
     as_json: bool,
     html_path: Path | None,
     png_path: Path | None,
@@ -100,10 +105,15 @@ def crossover(
     store = Store(settings.db_path)
     try:
         logged = logged_share(store, exclude_source=throughput.SOURCE) if input_share is None else None
+        benchmarked = (
+            None if measure or tokens_per_s is not None else throughput.stored(store, settings, local)
+        )
     finally:
         store.close()
     if tokens_per_s is not None:
         measured = inputs.given_throughput(tokens_per_s)
+    elif benchmarked is not None:
+        measured = benchmarked
     else:
         if not as_json:
             click.echo(f"measuring {local} on this machine (pass --tokens-per-s to skip)...", err=True)

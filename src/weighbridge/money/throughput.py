@@ -11,24 +11,31 @@ This is one stream at a time. An engine that batches concurrent requests (llama.
 vLLM) carries several times more in aggregate, and the crossover should be fed that aggregate
 figure (``--tokens-per-s``) when one machine serves many users.
 
-There is no stored serving benchmark to read instead: the store has no table for one (its
-migrations create inferences, weight hashes, audit, keys, compare runs and drift), so that
-source is skipped until the serving benchmark records its results.
+``bench/serving.py`` measures that aggregate through ``weighbridge serve`` at 1 to 16
+concurrent clients and stores it (:func:`save_serving`); :func:`stored` reads the newest result
+for the model's current weight file (a re-quantized file is another model), and the crossover
+takes its best level: what one machine carries when it is kept busy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weighbridge.errors import InvalidRequestError
+from weighbridge.store import benchmarks
 
 if TYPE_CHECKING:
     from weighbridge.client import Client
+    from weighbridge.config import Settings
+    from weighbridge.store import Store
     from weighbridge.types import ChatResponse
 
 #: The source label of the measurement runs in the log.
 SOURCE = "crossover"
+#: The kind of stored benchmark the serving benchmark writes.
+SERVING = "serving"
 _FILLER = (
     "A weighbridge weighs each lorry as it crosses, and the ledger beside it keeps the weight, "
     "the time and the load, so that nothing leaves the yard unrecorded. "
@@ -79,3 +86,41 @@ def _stream(client: Client, model: str, prompt: str, new_tokens: int) -> ChatRes
     if answer.response is None:
         raise InvalidRequestError(f"{model} gave no answer to time")
     return answer.response
+
+
+def save_serving(
+    store: Store, settings: Settings, model: str, tokens_per_s_by_clients: dict[int, float], machine: str
+) -> None:
+    """Keep a serving benchmark's aggregate tokens/s through ``weighbridge serve``, per number
+    of concurrent clients, for ``crossover`` to use."""
+    figures = {"tokens_per_s_by_clients": {str(n): v for n, v in sorted(tokens_per_s_by_clients.items())}}
+    result = benchmarks.Benchmark(
+        benchmarks.now(), SERVING, model, _weights(store, settings, model), machine, figures
+    )
+    with store.connection() as db:
+        benchmarks.save(db, result)
+
+
+def stored(store: Store, settings: Settings, model: str) -> Throughput | None:
+    """The newest stored serving benchmark of ``model``'s current weights, at its best level."""
+    weights = _weights(store, settings, model)  # before taking the connection: hashing uses it too
+    with store.connection() as db:
+        found = benchmarks.latest(db, SERVING, model, weights)
+    if found is None:
+        return None
+    levels = {int(n): float(v) for n, v in found.figures["tokens_per_s_by_clients"].items()}
+    clients, best = max(levels.items(), key=lambda level: level[1])
+    return Throughput(
+        best,
+        None,
+        f"the serving benchmark of {found.created_at[:10]} ({found.machine}): {best:.1f} aggregate "
+        f"tokens/s at {clients} concurrent clients through weighbridge serve",
+    )
+
+
+def _weights(store: Store, settings: Settings, model: str) -> str | None:
+    from weighbridge.targets import resolve
+    from weighbridge.weights import weight_sha256
+
+    target = resolve(settings, model)
+    return weight_sha256(store, Path(target.upstream)) if target.is_file else None

@@ -233,6 +233,25 @@ def m009_run_owner(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE compare_runs ADD COLUMN owner TEXT")
 
 
+def m010_benchmarks(db: sqlite3.Connection) -> None:
+    """Benchmark results worth reusing: ``bench/serving.py`` stores the aggregate tokens/s it
+    measured through ``weighbridge serve``, per model and weight file, for ``crossover``."""
+    db.execute(
+        """
+        CREATE TABLE benchmarks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            model TEXT NOT NULL,
+            weight_sha256 TEXT,
+            machine TEXT NOT NULL,
+            figures TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX benchmarks_model ON benchmarks (kind, model, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
@@ -243,6 +262,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m007_arena_votes,
     m008_route_budgets,
     m009_run_owner,
+    m010_benchmarks,
 ]
 
 
