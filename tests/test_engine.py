@@ -98,6 +98,25 @@ def test_stream_stop_and_json_through_the_engine(gateway: tuple[str, Path]) -> N
         stream_stop_and_json(client)
 
 
+def test_a_shared_system_prompt_is_computed_once(gateway: tuple[str, Path]) -> None:
+    system = "You answer questions about weighbridges, the scales that weigh lorries. " * 25
+    with sdk(gateway[0]) as client:
+        first, second = (
+            client.chat.completions.create(
+                model="smollm2-135m",
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+                max_tokens=4,
+                temperature=0,
+            ).usage
+            for question in ("What is a weighbridge?", "Who calibrates one?")
+        )
+    assert first is not None and second is not None and first.prompt_tokens > 300
+    assert first.prompt_tokens_details is not None and second.prompt_tokens_details is not None
+    # the second request's prompt shares all but its question with the first: the engine's
+    # prompt cache held it, and the gateway reports that as OpenAI does
+    assert second.prompt_tokens_details.cached_tokens >= first.prompt_tokens - 20
+
+
 def stream_stop_and_json(client: openai.OpenAI) -> None:
     chunks = list(
         client.chat.completions.create(

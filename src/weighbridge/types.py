@@ -91,6 +91,9 @@ class Usage(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Of the prompt tokens, those the provider took from its prompt cache instead of computing
+    #: (a local engine's shared system prompt, an API's cached prefix).
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -147,9 +147,11 @@ def embeddings_from_body(data: dict[str, Any]) -> Embeddings:
 def usage_from_body(usage: dict[str, Any] | None) -> Usage | None:
     if not usage:
         return None
+    details = usage.get("prompt_tokens_details") or {}
     return Usage(
         prompt_tokens=usage.get("prompt_tokens") or 0,
         completion_tokens=usage.get("completion_tokens") or 0,
+        cached_tokens=details.get("cached_tokens") or 0,
     )
 
 

@@ -19,6 +19,7 @@ from weighbridge.types import (
     Message,
     ResponseFormat,
     StreamChunk,
+    Usage,
     validation_message,
 )
 
@@ -87,12 +88,19 @@ def completion_json(response: ChatResponse, model: str) -> dict[str, Any]:
                 "finish_reason": response.finish_reason or "stop",
             }
         ],
-        "usage": usage_json(response.usage.prompt_tokens, response.usage.completion_tokens),
+        "usage": usage_json(response.usage),
     }
 
 
-def usage_json(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """OpenAI's usage object, with the prompt tokens served from a prompt cache as OpenAI
+    reports its own."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }
 
 
 class ChunkWriter:
@@ -132,7 +140,7 @@ class ChunkWriter:
         if delta or chunk.finish_reason:
             out.append(self._choice(delta, chunk.finish_reason))
         if chunk.usage is not None and self._include_usage:
-            usage = usage_json(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            usage = usage_json(chunk.usage)
             out.append({**self._base, "choices": [], "usage": usage})
         return out
 

@@ -23,6 +23,7 @@ from weighbridge.types import (
     EmbeddingResponse,
     TextRequest,
     TextResponse,
+    Usage,
     validation_message,
 )
 
@@ -90,7 +91,10 @@ def completion_json(responses: list[TextResponse], model: str) -> dict[str, Any]
             for index, response in enumerate(responses)
         ],
         "usage": usage_json(
-            sum(r.usage.prompt_tokens for r in responses), sum(r.usage.completion_tokens for r in responses)
+            Usage(
+                prompt_tokens=sum(r.usage.prompt_tokens for r in responses),
+                completion_tokens=sum(r.usage.completion_tokens for r in responses),
+            )
         ),
     }
 
