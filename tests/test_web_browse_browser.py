@@ -49,6 +49,20 @@ def framed_report(page: Page, url: str) -> str:
         time.sleep(0.1)
 
 
+#: Visible form controls with no label (a <label for>, a wrapping label or an aria-label).
+UNLABELLED = (
+    "[...document.querySelectorAll('input, select, textarea')]"
+    ".filter(e => e.offsetParent !== null && !e.labels.length && !e.getAttribute('aria-label'))"
+    ".map(e => e.id || e.outerHTML)"
+)
+#: Visible things that act on a click but are not native controls the Tab key stops at.
+UNREACHABLE = (
+    "[...document.querySelectorAll('[onclick], [role=button], [tabindex]')]"
+    ".filter(e => e.offsetParent !== null && (e.tabIndex < 0 || !/^(BUTTON|A|INPUT|SELECT|TEXTAREA)$/.test(e.tagName)))"
+    ".map(e => e.id || e.outerHTML)"
+)
+
+
 def test_runs_log_and_spend_in_the_page(browser: Page, home: Path, tmp_path: Path) -> None:
     script = Script()
     with Upstream(script) as cloud:
@@ -66,9 +80,11 @@ def test_runs_log_and_spend_in_the_page(browser: Page, home: Path, tmp_path: Pat
             browser.send(
                 "Emulation.setDeviceMetricsOverride", width=375, height=800, deviceScaleFactor=1, mobile=True
             )
-            for tab in ("spend", "log", "runs"):
+            for tab in ("spend", "log", "runs", "play", "arena", "board"):
                 browser.click(f"#tab-{tab}")
                 assert browser.js("document.documentElement.scrollWidth") <= 375  # no sideways scroll
+                assert browser.js(UNLABELLED) == [], tab  # every control says what it is
+                assert browser.js(UNREACHABLE) == [], tab  # and the keyboard reaches it
             browser.click("#tab-spend")
             browser.shot("browse-4-spend-375px")
 
