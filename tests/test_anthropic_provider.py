@@ -567,7 +567,7 @@ def test_stop_reasons_and_cached_usage() -> None:
     }
     completion = completion_from_body(body)
     assert completion.finish_reason == "length"
-    assert completion.usage == Usage(prompt_tokens=1110, completion_tokens=5)
+    assert completion.usage == Usage(prompt_tokens=1110, completion_tokens=5, cached_tokens=1000)
     assert completion_from_body({**MESSAGE, "stop_reason": "refusal"}).finish_reason == "content_filter"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -115,6 +116,15 @@ def test_a_shared_system_prompt_is_computed_once(gateway: tuple[str, Path]) -> N
     # the second request's prompt shares all but its question with the first: the engine's
     # prompt cache held it, and the gateway reports that as OpenAI does
     assert second.prompt_tokens_details.cached_tokens >= first.prompt_tokens - 20
+    with anthropic.Anthropic(base_url=gateway[0], api_key="unused", max_retries=0) as claude:
+        third = claude.messages.create(
+            model="smollm2-135m",
+            system=system,
+            messages=[{"role": "user", "content": "Where is one found?"}],
+            max_tokens=4,
+        ).usage
+    assert third.cache_read_input_tokens is not None  # and as Anthropic does: apart from fresh input
+    assert third.cache_read_input_tokens >= first.prompt_tokens - 20 and third.input_tokens < 30
 
 
 def stream_stop_and_json(client: openai.OpenAI) -> None:

@@ -405,10 +405,16 @@ def test_whole_answer_with_a_tool_call() -> None:
             )
         ],
         finish_reason="tool_calls",
-        usage=Usage(prompt_tokens=472, completion_tokens=89),
+        usage=Usage(prompt_tokens=472, completion_tokens=89, cached_tokens=400),
     )
     body = message_json(response, "claude-3-7-sonnet-20250219")
-    assert body == {**documented, "usage": {"input_tokens": 472, "output_tokens": 89}}
+    usage = {
+        "input_tokens": 72,
+        "output_tokens": 89,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 400,
+    }
+    assert body == {**documented, "usage": usage}  # fresh input apart from what the cache held
     anthropic.types.Message.model_validate(body)  # the SDK's own type takes it
     back = completion_from_body(body)
     assert back.content == response.content and back.tool_calls == response.tool_calls
@@ -438,7 +444,12 @@ def test_stream_events_mirror_the_documented_tool_stream() -> None:
     assert [shape(e) for e in events[1:]] == [shape(e) for e in expected[1:]]
     start = events[0]["message"]
     assert start["id"] == "msg_014p7gG3wDgGV9EUtLvnow3U" and start["content"] == []
-    assert events[-2]["usage"] == {"output_tokens": 89, "input_tokens": 472}
+    assert events[-2]["usage"] == {
+        "input_tokens": 472,
+        "output_tokens": 89,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
 
     # And the provider reads the writer's stream back into the same answer.
     again = StreamState("gateway")
@@ -467,4 +478,9 @@ def test_stream_of_an_empty_answer_still_has_a_text_block() -> None:
         "message_delta",
         "message_stop",
     ]
-    assert events[0]["message"]["usage"] == {"input_tokens": 4, "output_tokens": 0}
+    assert events[0]["message"]["usage"] == {
+        "input_tokens": 4,
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }

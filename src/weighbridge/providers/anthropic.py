@@ -257,6 +257,7 @@ def completion_from_body(body: dict[str, Any]) -> Completion:
         usage=Usage(
             prompt_tokens=input_tokens(body.get("usage") or {}),
             completion_tokens=(body.get("usage") or {}).get("output_tokens") or 0,
+            cached_tokens=(body.get("usage") or {}).get("cache_read_input_tokens") or 0,
         ),
         upstream_model=body.get("model"),
     )
@@ -284,6 +285,7 @@ class StreamState:
         self.finished = False
         self._model: str | None = None
         self._prompt_tokens = 0
+        self._cached_tokens = 0
         self._completion_tokens = 0
         self._finish: FinishReason | None = None
         self._tool_index: dict[int, int] = {}  # content block index -> tool call ordinal
@@ -295,6 +297,7 @@ class StreamState:
             self._model = message.get("model") or self._model
             usage = message.get("usage") or {}
             self._prompt_tokens = input_tokens(usage)
+            self._cached_tokens = usage.get("cache_read_input_tokens") or 0
             self._completion_tokens = usage.get("output_tokens") or 0
         elif kind == "content_block_start":
             block = data.get("content_block") or {}
@@ -321,11 +324,16 @@ class StreamState:
                 self._completion_tokens = usage["output_tokens"]
             if usage.get("input_tokens") is not None:
                 self._prompt_tokens = input_tokens(usage)
+                self._cached_tokens = usage.get("cache_read_input_tokens") or 0
         elif kind == "message_stop":
             self.finished = True
             return StreamChunk(
                 finish_reason=self._finish,
-                usage=Usage(prompt_tokens=self._prompt_tokens, completion_tokens=self._completion_tokens),
+                usage=Usage(
+                    prompt_tokens=self._prompt_tokens,
+                    completion_tokens=self._completion_tokens,
+                    cached_tokens=self._cached_tokens,
+                ),
                 upstream_model=self._model,
             )
         elif kind == "error":

@@ -25,6 +25,7 @@ from weighbridge.types import (
     FinishReason,
     Message,
     StreamChunk,
+    Usage,
     validation_message,
 )
 
@@ -311,7 +312,7 @@ def message_json(response: ChatResponse, model: str) -> dict[str, Any]:
         "content": content,
         "stop_reason": stop_reason(response.finish_reason),
         "stop_sequence": None,
-        "usage": usage_json(response.usage.prompt_tokens, response.usage.completion_tokens),
+        "usage": usage_json(response.usage),
     }
 
 
@@ -323,8 +324,15 @@ def stop_reason(finish: FinishReason | None) -> str:
     return _STOP_REASONS.get(finish or "stop", "end_turn")
 
 
-def usage_json(input_tokens: int, output_tokens: int) -> dict[str, int]:
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens}
+def usage_json(usage: Usage) -> dict[str, int]:
+    """Anthropic's usage object: ``input_tokens`` counts only what was computed afresh, the
+    tokens read from a prompt cache are ``cache_read_input_tokens`` beside it."""
+    return {
+        "input_tokens": usage.prompt_tokens - usage.cached_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": usage.cached_tokens,
+    }
 
 
 class EventWriter:
@@ -344,14 +352,12 @@ class EventWriter:
         self._open: tuple[str, int] | None = None  # ("text", -1) or ("tool", call index)
         self._tool_blocks: dict[int, int] = {}  # core tool call index -> content block index
         self._finish: FinishReason | None = None
-        self._input_tokens: int | None = None
-        self._output_tokens = 0
+        self._usage: Usage | None = None
 
     def events(self, chunk: StreamChunk) -> list[dict[str, Any]]:
         """The events for one core chunk (``message_start`` before the first)."""
         if chunk.usage is not None:
-            self._input_tokens = chunk.usage.prompt_tokens
-            self._output_tokens = chunk.usage.completion_tokens
+            self._usage = chunk.usage
         self._finish = chunk.finish_reason or self._finish
         out = self._start()
         if chunk.text:
@@ -374,9 +380,7 @@ class EventWriter:
         if not self._blocks:
             out += self._open_block(("text", -1), {"type": "text", "text": ""})
         out += self._close_block()
-        usage: dict[str, int] = {"output_tokens": self._output_tokens}
-        if self._input_tokens is not None:
-            usage["input_tokens"] = self._input_tokens
+        usage = usage_json(self._usage) if self._usage is not None else {"output_tokens": 0}
         out.append(
             {
                 "type": "message_delta",
@@ -399,7 +403,7 @@ class EventWriter:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_json(self._input_tokens or 0, 0),
+            "usage": usage_json(Usage(prompt_tokens=self._usage.prompt_tokens if self._usage else 0)),
         }
         return [{"type": "message_start", "message": message}]
 
