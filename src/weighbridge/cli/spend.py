@@ -13,7 +13,7 @@ from weighbridge.cli import context
 
 if TYPE_CHECKING:
     from weighbridge.money.budgets import Budget
-    from weighbridge.money.spend import Line, Spend
+    from weighbridge.money.spend import Spend
 
 _BY = ("model", "key", "route", "provider", "day")
 _FIELDS = ("requests", "ok", "incomplete", "errors", "unpriced", "prompt_tokens", "completion_tokens")
@@ -63,32 +63,11 @@ def spend(
         _print(report, held)
 
 
-def _line_json(line: Line) -> dict[str, Any]:
-    return {"group": line.group, **{f: getattr(line, f) for f in _FIELDS}, "cost_usd": str(line.cost_usd)}
-
-
 def _as_json(report: Spend, held: list[Budget]) -> dict[str, Any]:
-    return {
-        "by": report.by,
-        "since": report.window.since.isoformat() if report.window.since else None,
-        "until": report.window.until.isoformat() if report.window.until else None,
-        "groups": [_line_json(line) for line in report.lines],
-        "total": _line_json(report.total),
-        "budgets": [
-            {
-                "kind": b.kind,
-                "name": b.name,
-                "budget_usd": str(b.budget_usd),
-                "spent_usd": str(b.spent_usd),
-                "reserved_usd": str(b.reserved_usd),
-                "remaining_usd": str(b.remaining_usd),
-                "burn_usd_per_day": str(b.burn_usd_per_day),
-                "window_days": float(b.window_days),
-                "runs_out": b.runs_out_text(),
-            }
-            for b in held
-        ],
-    }
+    from weighbridge.money.budgets import budget_json
+    from weighbridge.money.spend import to_json
+
+    return {**to_json(report), "budgets": [budget_json(b) for b in held]}
 
 
 def _print(report: Spend, held: list[Budget]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from weighbridge.money.amounts import ZERO, exact
 from weighbridge.routing.routes import Route
@@ -61,6 +61,22 @@ class Budget:
         if self.exhausted:
             return "exhausted"
         return "never" if self.runs_out is None else self.runs_out.date().isoformat()
+
+
+def budget_json(b: Budget) -> dict[str, Any]:
+    """A budget as ``spend --json`` and the page give it: amounts as exact decimal strings."""
+    return {
+        "kind": b.kind,
+        "name": b.name,
+        "budget_usd": str(b.budget_usd),
+        "spent_usd": str(b.spent_usd),
+        "reserved_usd": str(b.reserved_usd),
+        "remaining_usd": str(b.remaining_usd),
+        "window_spend_usd": str(b.window_spend_usd),
+        "burn_usd_per_day": str(b.burn_usd_per_day),
+        "window_days": float(b.window_days),
+        "runs_out": b.runs_out_text(),
+    }
 
 
 def _when(stamp: str) -> datetime:

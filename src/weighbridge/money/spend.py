@@ -19,9 +19,9 @@ history.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from weighbridge.money.amounts import ZERO, exact
 from weighbridge.money.window import Window, utc_day
@@ -141,3 +141,18 @@ def input_share(store: Store, *, exclude_source: str | None = None) -> float | N
         if row.source != exclude_source:
             mixed.add(row)
     return mixed.input_share
+
+
+def to_json(report: Spend) -> dict[str, Any]:
+    """``spend --json``'s report (the page serves the same): amounts as exact decimal strings."""
+    return {
+        "by": report.by,
+        "since": report.window.since.isoformat() if report.window.since else None,
+        "until": report.window.until.isoformat() if report.window.until else None,
+        "groups": [line_json(line) for line in report.lines],
+        "total": line_json(report.total),
+    }
+
+
+def line_json(line: Line) -> dict[str, Any]:
+    return {**asdict(line), "cost_usd": str(line.cost_usd)}

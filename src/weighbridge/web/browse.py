@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from dataclasses import asdict, fields
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -132,7 +131,7 @@ class Browse:
         records = [dict(zip(LOG_COLUMNS, row, strict=True)) for row in rows[:limit]]
         for record in records:
             cost = record["cost_usd"]
-            record.update(_plain({"cost_usd": None if cost is None else exact(cost)}))
+            record.update(_show({"cost_usd": None if cost is None else str(exact(cost))}))
         after = records[-1]["id"] if len(rows) > limit else None
         return {"records": records, "next": after, "facets": facets}
 
@@ -146,16 +145,10 @@ class Browse:
         window = Window(
             parse_day(since, "'since'") if since else None, parse_day(until, "'until'") if until else None
         )
-        report = await asyncio.to_thread(self._spend, by, window, caller.own)
-        return JSONResponse(
-            {
-                "by": report.by,
-                "since": window.since.isoformat() if window.since else None,
-                "until": window.until.isoformat() if window.until else None,
-                "groups": [_plain(asdict(line)) for line in report.lines],
-                "total": _plain(asdict(report.total)),
-            }
-        )
+        report = money_spend.to_json(await asyncio.to_thread(self._spend, by, window, caller.own))
+        for line in [*report["groups"], report["total"]]:
+            _show(line)
+        return JSONResponse(report)
 
     def _spend(self, by: money_spend.GroupBy, window: Window, own: str | None) -> money_spend.Spend:
         if own is None:
@@ -170,17 +163,7 @@ class Browse:
         own = caller.own
         if own is not None:
             held = [b for b in held if b.kind == "key" and b.name == own]
-        shown = [
-            _plain(
-                {
-                    **asdict(b),
-                    "remaining_usd": b.remaining_usd,
-                    "burn_usd_per_day": b.burn_usd_per_day,
-                    "runs_out": b.runs_out_text(),
-                }
-            )
-            for b in held
-        ]
+        shown = [_show(money_budgets.budget_json(b)) for b in held]
         return JSONResponse({"budgets": shown})
 
 
@@ -207,22 +190,15 @@ def _count(request: Request, name: str, *, default: int, most: int) -> int:
     return int(given)
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON-ready values: an amount (a Decimal named ``*_usd*``) as its exact decimal string,
-    and formatted under ``shown``; other Decimals as numbers, datetimes in ISO 8601."""
-    out: dict[str, Any] = {}
-    shown: dict[str, str] = {}
-    for name, value in values.items():
-        if isinstance(value, Decimal) and "_usd" in name:
-            out[name], shown[name] = str(value), format_usd(value)
-        elif isinstance(value, Decimal):
-            out[name] = float(value)
-        elif isinstance(value, datetime):
-            out[name] = value.isoformat()
-        else:
-            out[name] = value
-    out["shown"] = shown
-    return out
+def _show(values: dict[str, Any]) -> dict[str, Any]:
+    """Add, under ``shown``, each amount (an exact decimal string named ``*_usd*``) as
+    :func:`format_usd` writes it for the terminal, so the page never rounds money itself."""
+    values["shown"] = {
+        name: format_usd(Decimal(value))
+        for name, value in values.items()
+        if "_usd" in name and isinstance(value, str)
+    }
+    return values
 
 
 def browse_routes(gateway: Gateway) -> list[BaseRoute]:
