@@ -69,20 +69,16 @@ class _Reply:
     drop: bool = False  # close without sending a response at all
 
 
-class ReplayServer:
-    """A scripted HTTP server on 127.0.0.1 with a free port, run in a daemon thread."""
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 with a free port, served from a daemon thread while the
+    ``with`` block lasts; subclasses give the handler class."""
 
-    def __init__(self) -> None:
-        self._replies: deque[_Reply] = deque()
-        self._lock = threading.Lock()
-        self.requests: list[RecordedRequest] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
-
-    # -- lifecycle ------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -102,6 +98,16 @@ class ReplayServer:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+
+class ReplayServer(LoopbackServer):
+    """A scripted HTTP server on 127.0.0.1 with a free port, run in a daemon thread."""
+
+    def __init__(self) -> None:
+        self._replies: deque[_Reply] = deque()
+        self._lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        super().__init__(self._handler_class())
 
     @property
     def pending(self) -> int:

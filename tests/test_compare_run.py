@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.replay_server import sse
+from tests.replay_server import LoopbackServer, sse
 from weighbridge.client import Client
 from weighbridge.compare import html_report, promptset, runner
 from weighbridge.compare.export import write_csv, write_json
@@ -40,7 +40,7 @@ CHEAP = '{ input_per_mtok = 0.05, output_per_mtok = 0.2, as_of = "2024-07-18", s
 Reply = str | tuple[int, str, float]
 
 
-class Upstream:
+class Upstream(LoopbackServer):
     """An OpenAI-wire upstream on loopback that answers by what it is asked.
 
     The runner sends cells concurrently, so an upstream replaying answers in arrival order
@@ -53,25 +53,7 @@ class Upstream:
         self.respond = respond
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def __enter__(self) -> Upstream:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(self._handler())
 
     def asked(self, model: str) -> list[str]:
         """The last user message of each request for ``model``, in arrival order."""
