@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -111,17 +111,7 @@ def budget_status(
     if partial.exhausted or partial.burn_usd_per_day == 0:
         return partial
     days_left = partial.remaining_usd / partial.burn_usd_per_day
-    runs_out = now + timedelta(seconds=float(days_left * _DAY_SECONDS))
-    return Budget(
-        kind,
-        name,
-        partial.budget_usd,
-        partial.spent_usd,
-        partial.reserved_usd,
-        window_spend_usd,
-        window_days,
-        runs_out,
-    )
+    return replace(partial, runs_out=now + timedelta(seconds=float(days_left * _DAY_SECONDS)))
 
 
 def budgets(

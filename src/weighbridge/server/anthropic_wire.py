@@ -403,7 +403,9 @@ class EventWriter:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_json(Usage(prompt_tokens=self._usage.prompt_tokens if self._usage else 0)),
+            "usage": usage_json(
+                self._usage.model_copy(update={"completion_tokens": 0}) if self._usage else Usage()
+            ),
         }
         return [{"type": "message_start", "message": message}]
 
