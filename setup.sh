@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs weighbridge into ./.venv with everything it needs; --dev adds the test tools
-# (Python packages, and promptfoo from npm into tests/tools).
-# Safe to run again: a second run installs nothing new. llama-cpp-python has no wheels on
-# PyPI, so the first run compiles it (about 8 minutes on 2 cores); pip caches the wheel.
+# (Python packages, Chromium from Debian, and promptfoo from npm into tests/tools).
+# Safe to run again: a second run installs nothing new.
+#
+# llama.cpp has no wheels on PyPI, so the first run compiles it, once, for both local paths
+# (scripts/llama-cpp: the libraries llama-cpp-python loads and the llama-server that
+# `weighbridge serve` supervises), while the Python packages install beside it; the result is
+# cached in ~/.cache/weighbridge, so later set-ups take seconds.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,70 +15,83 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     echo "weighbridge needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
     exit 1
 fi
-
-extras=""
-if [ "${1:-}" = "--dev" ]; then
-    extras="[dev]"
-fi
+dev=""
+[ "${1:-}" = "--dev" ] && dev=1
+started=$SECONDS
+stage() { printf 'setup [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*" >&2; }
+quiet_pip() { "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-if ! .venv/bin/python -c 'import llama_cpp' 2>/dev/null; then
-    echo "setup: installing llama-cpp-python (compiles llama.cpp the first time: several minutes)" >&2
+venv_python=$PWD/.venv/bin/python
+quiet_pip "$venv_python" -m pip install --quiet --upgrade pip
+version=$("$venv_python" - <<'EOF'
+import re, tomllib
+deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+print(next(re.search(r"==\s*([\w.]+)", d).group(1) for d in deps if d.startswith("llama-cpp-python")))
+EOF
+)
+rm -f .venv/llama-server.missing
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# 1. llama.cpp, in the background: the long stage (minutes of compiling, once per machine).
+have_llama=""
+"$venv_python" -c 'import llama_cpp' 2>/dev/null && [ -x .venv/bin/llama-server ] && have_llama=1
+if [ -z "$have_llama" ]; then
+    decision=$(scripts/llama-cpp backend)
+    stage "llama.cpp $version: compiling the libraries and llama-server once, for the ${decision%%$'\t'*} (${decision#*$'\t'}), in the background"
+    PYTHON=$venv_python scripts/llama-cpp build "$version" >"$logs/llama.out" 2>"$logs/llama.err" &
+    llama_job=$!
 fi
-.venv/bin/python -m pip install --quiet --editable ".${extras}" 2> >(grep -v "is ignored: it is neither" >&2)
-# Debian packages: cmake (llama-server's build) always; Chromium for the browser tests (--dev).
-apt_install() {
-    command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] || return 0
-    apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq "$@" >/dev/null; }
-}
-# llama-server: the engine `weighbridge serve` runs per local model so that concurrent requests
-# are decoded together. Built once from the llama.cpp sources vendored in the llama-cpp-python
-# sdist, so the engine and the in-process path share one llama.cpp; cached per version.
-build_llama_server() {
-    local version cache work src gpu=""
-    version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')
-    cache="${XDG_CACHE_HOME:-$HOME/.cache}/weighbridge/llama-server-$version-$(uname -m)"
-    if [ ! -x "$cache/llama-server" ]; then
-        command -v cmake >/dev/null || apt_install cmake
-        if ! command -v cmake >/dev/null; then
-            echo "setup: cmake not found: llama-server not built (serve runs local models in-process)" >&2
-            return
-        fi
-        echo "setup: building llama-server from llama.cpp $version (several minutes, once)" >&2
-        work=$(mktemp -d)
-        .venv/bin/python -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$work"
-        tar xzf "$work"/llama_cpp_python-*.tar.gz -C "$work"
-        src=$(echo "$work"/llama_cpp_python-*/vendor/llama.cpp)
-        if command -v nvcc >/dev/null; then gpu="-DGGML_CUDA=ON"; fi
-        cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-            -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF \
-            -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
-            -DLLAMA_OPENSSL=OFF $gpu >"$work/cmake.log" 2>&1 \
-            && cmake --build "$work/build" --target llama-server -j "$(nproc)" >>"$work/cmake.log" 2>&1 \
-            || { tail -20 "$work/cmake.log" >&2; echo "setup: llama-server build failed" >&2; exit 1; }
-        mkdir -p "$cache"
-        cp "$work/build/bin/llama-server" "$cache/llama-server"
-        rm -rf "$work"
+
+# 2. Python packages, meanwhile: everything but llama-cpp-python, which comes from step 1.
+stage "Python packages"
+"$venv_python" - "${dev:+dev}" >"$logs/requirements.txt" <<'EOF'
+import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+deps = project["dependencies"] + (project["optional-dependencies"]["dev"] if sys.argv[1:] == ["dev"] else [])
+print("\n".join(d for d in deps if not d.startswith("llama-cpp-python")))
+EOF
+quiet_pip "$venv_python" -m pip install --quiet -r "$logs/requirements.txt"
+
+# 3. Test tools (--dev), still while llama.cpp compiles: Chromium (Debian), promptfoo (npm).
+if [ -n "$dev" ]; then
+    if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        stage "Chromium for the browser tests (Debian)"
+        apt="apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium chromium-driver"
+        $apt >/dev/null 2>&1 || { apt-get update -qq >/dev/null && $apt >/dev/null; }
     fi
-    ln -sf "$cache/llama-server" .venv/bin/llama-server
-}
-build_llama_server
-
-if [ -n "$extras" ] && ! command -v chromium >/dev/null; then
-    echo "setup: installing Chromium for the browser tests (Debian package)" >&2
-    apt_install chromium chromium-driver
-fi
-
-if [ -n "$extras" ]; then
-    # promptfoo, which the tests drive against the gateway as users run it (from npm).
     if ! command -v npm >/dev/null; then
-        echo "setup: npm not found: the promptfoo tests need Node.js 20.20+ and npm" >&2
+        stage "npm not found: the promptfoo tests need Node.js 20.20+ and npm"
     elif [ ! -x tests/tools/node_modules/.bin/promptfoo ]; then
-        echo "setup: installing promptfoo for the tests (npm)" >&2
+        stage "promptfoo for the tests (npm)"
         npm ci --prefix tests/tools --no-audit --no-fund --silent
     fi
 fi
-echo "setup: ready (.venv)" >&2
+
+# 4. llama.cpp's result: its wheel into the venv and llama-server beside the venv's Python.
+if [ -z "$have_llama" ]; then
+    stage "waiting for llama.cpp"
+    if wait "$llama_job"; then
+        built=$(tail -1 "$logs/llama.out")
+        grep -v '^$' "$logs/llama.err" >&2 || true
+        quiet_pip "$venv_python" -m pip install --quiet --force-reinstall --no-deps "$built"/llama_cpp_python-*.whl
+        ln -sf "$built/llama-server" .venv/bin/llama-server
+        stage "llama.cpp $version ready: $(cat "$built/backend") build, in-process and llama-server ($built)"
+    else
+        cat "$logs/llama.err" >&2
+        why=$(sed -n 's/^setup: //p' "$logs/llama.err" | tail -1)
+        why=${why:-scripts/llama-cpp failed}
+        echo "$why" >.venv/llama-server.missing
+        stage "llama-server not built: $why; serve will run local models in-process, one request at a time"
+        stage "installing llama-cpp-python on its own"
+        quiet_pip "$venv_python" -m pip install --quiet "llama-cpp-python==$version"
+    fi
+fi
+
+# 5. weighbridge itself (its dependencies are in place: this resolves and installs nothing new).
+stage "weighbridge"
+quiet_pip "$venv_python" -m pip install --quiet --editable ".${dev:+[dev]}"
+stage "ready (.venv)"

@@ -16,8 +16,11 @@ def ps(as_json: bool) -> None:
     from rich.table import Table
 
     from weighbridge.config import default_home
+    from weighbridge.engines.binary import find_llama_server, in_process_note
     from weighbridge.engines.status import running_engines
 
+    if find_llama_server() is None:
+        click.echo(in_process_note(), err=True)
     engines = running_engines(default_home())
     if as_json:
         for engine in engines:

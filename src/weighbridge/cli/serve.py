@@ -70,15 +70,11 @@ def _freeze_startup_objects() -> None:
 
 
 def _use_engines(client: Client) -> None:
-    from weighbridge.engines.binary import find_llama_server
+    from weighbridge.engines.binary import find_llama_server, in_process_note
     from weighbridge.engines.pool import Engines
 
     if find_llama_server() is None:
-        click.echo(
-            "note: llama-server is not built (./setup.sh builds it): local models run in-process, "
-            "one request at a time",
-            err=True,
-        )
+        click.echo(in_process_note(), err=True)
         return
     settings = client.settings
     client.engines = Engines(settings.engine, client.store, settings.home)

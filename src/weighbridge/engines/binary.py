@@ -28,11 +28,26 @@ def find_llama_server() -> Path | None:
     return Path(found) if found else None
 
 
+def missing_reason() -> str:
+    """Why there is no llama-server, as ``./setup.sh`` recorded it when its build failed."""
+    recorded = Path(sys.prefix) / "llama-server.missing"
+    try:
+        return recorded.read_text("utf-8").strip()
+    except OSError:
+        return "not built: ./setup.sh builds it"
+
+
 def llama_server() -> Path:
     path = find_llama_server()
     if path is None or not os.access(path, os.X_OK):
+        why = missing_reason() if path is None else f"not executable at {path}"
         raise ModelLoadError(
-            f"llama-server is not installed{f' at {path}' if path else ''}: run ./setup.sh, which builds it, "
-            f"or set {ENV}; or serve in-process with 'weighbridge serve --engine in-process'"
+            f"llama-server is missing ({why}): set {ENV} to a build of it, "
+            f"or serve in-process with 'weighbridge serve --engine in-process'"
         )
     return path
+
+
+def in_process_note() -> str:
+    """One line for ``serve`` and ``ps`` to print when local models cannot run in engines."""
+    return f"note: no llama-server ({missing_reason()}): serve runs local models in-process, one request at a time"
