@@ -41,7 +41,11 @@ have_llama=""
 "$venv_python" -c 'import llama_cpp' 2>/dev/null && [ -x .venv/bin/llama-server ] && have_llama=1
 if [ -z "$have_llama" ]; then
     decision=$(scripts/llama-cpp backend)
-    stage "llama.cpp $version: compiling the libraries and llama-server once, for the ${decision%%$'\t'*} (${decision#*$'\t'}), in the background"
+    if scripts/llama-cpp cached "$version" >/dev/null; then
+        stage "llama.cpp $version for the ${decision%%$'\t'*}: built before, from the cache"
+    else
+        stage "llama.cpp $version: compiling the libraries and llama-server once, for the ${decision%%$'\t'*} (${decision#*$'\t'}), in the background"
+    fi
     PYTHON=$venv_python scripts/llama-cpp build "$version" >"$logs/llama.out" 2>"$logs/llama.err" &
     llama_job=$!
 fi
