@@ -642,7 +642,7 @@ _COMPONENTS: list[tuple[str, str, str]] = [
     ("client: _provider() / httpx.AsyncClient construction", "weighbridge/client", "_provider"),
     ("response JSON (completion_json + JSONResponse)", "weighbridge/server/openai_wire", "completion_json"),
     ("response JSON (completion_json + JSONResponse)", "starlette/responses", ""),
-    ("reading the request body", "weighbridge/server/app", "read_json"),
+    ("reading the request body", "weighbridge/server/body", "read_json"),
     (_IDLE, "weighbridge/cli", ""),
     ("other weighbridge code", "weighbridge/", ""),
     ("HTTP server: uvicorn + h11", "uvicorn/protocols", ""),

@@ -16,31 +16,32 @@ from tests.conftest import WEIGHBRIDGE, free_port
 
 @contextmanager
 def running_gateway(home: Path, *, master_key: str | None = None, config: str | None = None) -> Iterator[str]:
-    """Start the gateway as a user would (the console script) and yield its base URL."""
+    """Start the gateway as a user would (the console script) and yield its base URL; what it
+    writes to stderr (its log) goes to ``home/gateway.log``."""
     env = dict(os.environ, WEIGHBRIDGE_HOME=str(home))
     env.pop("WEIGHBRIDGE_MASTER_KEY", None)
     if master_key:
         env["WEIGHBRIDGE_MASTER_KEY"] = master_key
     args = [WEIGHBRIDGE]
+    home.mkdir(parents=True, exist_ok=True)
     if config is not None:
-        home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(config)
     port = free_port()
-    proc = subprocess.Popen(
-        [*args, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    log = home / "gateway.log"
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [*args, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=sink
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base, proc)
+        wait_until_healthy(base, proc, log)
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
-def wait_until_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_until_healthy(base: str, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -49,7 +50,14 @@ def wait_until_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the gateway did not start: {proc.stderr.read() if proc.stderr else ''}")
+            said = (
+                log.read_text(errors="replace")
+                if log is not None
+                else proc.stderr.read()
+                if proc.stderr
+                else ""
+            )
+            raise RuntimeError(f"the gateway did not start: {said}")
         time.sleep(0.1)
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
+import struct
+import subprocess
+import termios
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import WEIGHBRIDGE, run_cli
 from weighbridge.config import load_settings
 
 #: Every model the product brief promises, by catalog id.
@@ -111,6 +117,40 @@ def test_models_command_says_what_runs_and_why_not() -> None:
     assert "OPENAI_API_KEY" in rows["gpt-5"]["runnable_reason"]
     table = run_cli("models", "--runnable")
     assert "smollm2-135m" in table.stdout and "gpt-5 " not in table.stdout
+
+
+def _on_a_terminal(columns: int, *args: str) -> str:
+    """What ``weighbridge`` prints on a terminal ``columns`` wide (a pseudo-terminal)."""
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([WEIGHBRIDGE, *args], stdout=secondary, stderr=secondary, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed with the program
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=60)
+    os.close(primary)
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+
+
+def test_model_ids_are_never_cut_on_a_narrow_terminal_or_in_a_pipe() -> None:
+    ids = [row["id"] for row in json.loads(run_cli("models", "--json").stdout)]
+    narrow = _on_a_terminal(80, "models")
+    piped = run_cli("models", env={"COLUMNS": "80"}).stdout
+    assert max(map(len, narrow.splitlines())) <= 80
+    for out in (narrow, piped):
+        assert "…" not in out.split("\n")[0]
+        first_cells = {line.split()[0] for line in out.splitlines() if line.strip()}
+        assert set(ids) <= first_cells, sorted(set(ids) - first_cells)
+    # in a pipe, one line per model: grep finds a model and its figures together
+    assert len([line for line in piped.splitlines() if line.strip()]) == len(ids) + 1
 
 
 def test_model_defaults_apply_unless_the_request_sets_them(home: Path) -> None:

@@ -19,6 +19,9 @@ from weighbridge.privacy.evaluate import score
 from weighbridge.privacy.secrets import is_random_token
 
 DATA = Path(__file__).parent / "data" / "privacy" / "labelled.jsonl"
+#: Written before the detectors for person names, record numbers, dates of birth and addresses
+#: existed (see its first commit); their floors below come from it.
+HELD_OUT = Path(__file__).parent / "data" / "privacy" / "heldout.jsonl"
 
 # Floors: what the guard achieves on the labelled set, less a margin (bench/privacy.py prints
 # the table). All kinds score 1.000 except secret precision (0.974: a YouTube playlist id).
@@ -31,15 +34,23 @@ FLOORS = {
     "phone": (0.95, 0.95),
     "secret": (0.93, 0.95),
 }
+# On the held-out set: person recall is 0.92 (a name with no cue before it is not found).
+HELD_OUT_FLOORS = {
+    "person": (0.95, 0.85),
+    "mrn": (0.95, 0.9),
+    "dob": (0.95, 0.9),
+    "address": (0.95, 0.9),
+    "email": (0.95, 0.9),
+}
 
 
-def load() -> list[dict[str, object]]:
-    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load(path: Path = DATA) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def examples() -> list[tuple[str, list[tuple[str, str]]]]:
+def examples(path: Path = DATA) -> list[tuple[str, list[tuple[str, str]]]]:
     out = []
-    for row in load():
+    for row in load(path):
         spans = row["spans"]
         assert isinstance(row["text"], str) and isinstance(spans, list)
         out.append((row["text"], [(s["kind"], s["text"]) for s in spans]))
@@ -61,8 +72,16 @@ def test_labelled_set_is_well_formed() -> None:
         for span in spans:
             assert span["kind"] in BUILTIN_KINDS and span["text"] in row["text"], row
             kinds.add(span["kind"])
-    assert kinds == set(BUILTIN_KINDS)
     assert sum(row["note"] == "near-miss" for row in rows) >= 50
+    held_out = load(HELD_OUT)
+    for row in held_out:
+        spans = row["spans"]
+        assert isinstance(spans, list) and isinstance(row["text"], str)
+        for span in spans:
+            assert span["kind"] in BUILTIN_KINDS and span["text"] in row["text"], row
+            kinds.add(span["kind"])
+    assert kinds == set(BUILTIN_KINDS)
+    assert sum(not row["spans"] for row in held_out) >= 20  # look-alikes that must stay
 
 
 @pytest.mark.parametrize("kind", sorted(FLOORS))
@@ -74,8 +93,27 @@ def test_precision_and_recall_floors(kind: str) -> None:
     assert s.recall >= min_recall, s.misses
 
 
+@pytest.mark.parametrize("kind", sorted(HELD_OUT_FLOORS))
+def test_held_out_floors(kind: str) -> None:
+    s = score(Guard(), examples(HELD_OUT))[kind]
+    min_precision, min_recall = HELD_OUT_FLOORS[kind]
+    assert s.tp + s.fn >= 7, f"too few held-out {kind} spans to measure"
+    assert s.precision >= min_precision, s.misses
+    assert s.recall >= min_recall, s.misses
+
+
+def test_held_out_look_alikes_stay_untouched() -> None:
+    guard = Guard()
+    for text, labels in examples(HELD_OUT):
+        if not labels:
+            assert guard.detect(text) == [], text
+
+
 def test_redact_then_restore_round_trips_every_labelled_text() -> None:
     guard = Guard()
+    for text, _ in examples(HELD_OUT):  # its misses (a name with no cue) stay, but nothing breaks
+        vault = Vault()
+        assert vault.restore(guard.redact(text, vault)) == text
     for text, labels in examples():
         vault = Vault()
         redacted = guard.redact(text, vault)

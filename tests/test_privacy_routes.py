@@ -15,6 +15,7 @@ from tests.replay_server import ReplayServer, sse
 from tests.test_openai_wire import COMPLETION
 from weighbridge.client import Client
 from weighbridge.config import load_settings
+from weighbridge.errors import WeighbridgeError
 
 SECRET_MAIL = "jane.doe@example.com"
 PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
@@ -23,6 +24,7 @@ PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
 @pytest.fixture
 def client(home: Path, upstream: ReplayServer) -> Iterator[Client]:
     home.mkdir(parents=True, exist_ok=True)
+    (home / "broken.gguf").write_bytes(b"GGUF\x03\x00\x00\x00\x01")  # a local model that cannot load
     (home / "config.toml").write_text(
         f"""
 [providers.cloud]
@@ -37,6 +39,11 @@ targets = [{{ model = "cloud-model" }}, {{ model = "smollm2-135m" }}]
 [routes.masked]
 privacy = "redact"
 targets = [{{ model = "cloud-model" }}]
+[models.local-gone]
+file = "{home / "broken.gguf"}"
+[routes.careful-but-down]
+privacy = "local-only"
+targets = [{{ model = "local-gone" }}, {{ model = "cloud-model" }}]
 """
     )
     with Client(load_settings()) as made:
@@ -98,3 +105,49 @@ def test_redact_restores_placeholders_split_across_stream_chunks(
     text = "".join(c.text for c in stream)
     assert text == f"Mail {SECRET_MAIL} now."
     assert SECRET_MAIL not in sent_text(upstream)
+
+
+NOTE = (
+    "Summarise for the insurer. Patient: Laura Bennett, DOB 02/14/1971, MRN 9021377, "
+    "SSN 512-44-1098, lives at 19 Maple Drive, Columbus, OH 43004; reach her at "
+    "laura.b(at)mail.example.com."
+)
+NOTE_VALUES = [
+    "Laura Bennett", "02/14/1971", "9021377", "512-44-1098", "19 Maple Drive, Columbus, OH 43004",
+    "laura.b(at)mail.example.com",
+]  # fmt: skip
+
+
+def test_redact_hides_names_record_numbers_birth_dates_and_addresses_beside_an_ssn(
+    client: Client, upstream: ReplayServer
+) -> None:
+    upstream.reply_json(COMPLETION)
+    client.chat(NOTE, model="masked")
+    outgoing = sent_text(upstream)
+    assert [value for value in NOTE_VALUES if value in outgoing] == []
+    placeholders = sorted(set(PLACEHOLDER.findall(outgoing)))
+    assert len(placeholders) == len(NOTE_VALUES), placeholders
+
+    answer = json.loads(json.dumps(COMPLETION))
+    answer["choices"][0]["message"]["content"] = " / ".join(placeholders)
+    upstream.reply_json(answer)
+    restored = client.chat(NOTE, model="masked").content
+    assert sorted(restored.split(" / ")) == sorted(NOTE_VALUES)
+
+
+@pytest.mark.parametrize("route", ["careful", "careful-but-down"])
+def test_an_obfuscated_email_never_reaches_a_closed_model(
+    client: Client, upstream: ReplayServer, route: str
+) -> None:
+    """Spelled out to dodge a filter, the address still keeps the prompt home; with the local
+    target down, the request fails rather than fall back to the closed one."""
+    upstream.reply_json(COMPLETION)
+    prompt = "Write one line to jane.doe(at)example(dot)com about her results."
+    if route == "careful":
+        answer = client.chat(prompt, model=route, max_tokens=8)
+        assert answer.model == "smollm2-135m"
+    else:
+        with pytest.raises(WeighbridgeError) as failure:
+            client.chat(prompt, model=route, max_tokens=8)
+        assert "jane.doe" not in str(failure.value)
+    assert upstream.requests == []

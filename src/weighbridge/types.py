@@ -7,7 +7,7 @@ each provider translates to and from its own wire format in pure functions.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -227,7 +227,11 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str
-    input: list[str] | list[list[int]] = Field(min_length=1)
+    #: Each text or token list non-empty: an empty one has no vector (llama.cpp fails on it,
+    #: OpenAI refuses it).
+    input: list[Annotated[str, Field(min_length=1)]] | list[Annotated[list[int], Field(min_length=1)]] = (
+        Field(min_length=1)
+    )
     dimensions: int | None = Field(default=None, ge=1)
 
     @field_validator("input", mode="before")

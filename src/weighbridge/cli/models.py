@@ -40,21 +40,33 @@ def models(ctx: click.Context, runnable: bool, open_only: bool, as_json: bool) -
     from rich.console import Console
     from rich.table import Table
 
+    # In a pipe, one line per model (for grep and cut) instead of a layout for 80 columns.
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=1000)
+    wide = console.width >= 120  # room for the licence; `models --json` always has it
     table = Table(box=None, header_style="bold")
-    for column in ("model", "weights", "licence", "$/M in", "$/M out", "context", "runnable"):
-        table.add_column(column, justify="right" if column.startswith(("$", "context")) else "left")
+    # The id is what a user types: never cut or wrapped, whatever the width; the short figures
+    # keep their width too, and only the licence and the runnable reason wrap.
+    table.add_column("model", no_wrap=True, min_width=max((len(row[0]) for row in rows), default=5))
+    table.add_column("weights", no_wrap=True, min_width=6)
+    if wide:
+        table.add_column("licence", overflow="fold")
+    table.add_column("$/M in/out", justify="right", no_wrap=True)
+    table.add_column("context", justify="right", no_wrap=True)
+    table.add_column("runnable", overflow="fold", min_width=12)
     for model_id, entry, ok, why in rows:
         price = entry.price
-        table.add_row(
+        cells = [
             model_id,
             "open" if entry.open_weights else "closed",
-            entry.license.id if entry.license else "-",
-            _money(price.input_per_mtok if price else None),
-            _money(price.output_per_mtok if price else None),
+            *([entry.license.id if entry.license else "-"] if wide else []),
+            f"{_money(price.input_per_mtok)}/{_money(price.output_per_mtok)}" if price else "-",
             f"{entry.context_tokens:,}" if entry.context_tokens else "-",
             f"[green]yes[/] ({why})" if ok else f"[dim]no: {why}[/]",
-        )
-    Console(soft_wrap=True).print(table)
+        ]
+        table.add_row(*cells)
+    console.print(table)
 
 
 def _money(value: float | None) -> str:

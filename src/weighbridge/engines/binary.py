@@ -50,4 +50,7 @@ def llama_server() -> Path:
 
 def in_process_note() -> str:
     """One line for ``serve`` and ``ps`` to print when local models cannot run in engines."""
-    return f"note: no llama-server ({missing_reason()}): serve runs local models in-process, one request at a time"
+    return (
+        f"note: no llama-server ({missing_reason()}): serve runs local models in-process, "
+        "one request at a time"
+    )

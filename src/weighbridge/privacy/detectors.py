@@ -1,4 +1,5 @@
-"""Detectors for personal and financial data: email, phone, card, IBAN, US SSN, IP.
+"""Detectors for personal and financial data: email (plain and spelled out), phone, card, IBAN,
+US SSN, IP.
 
 Each is a regex that finds candidates followed by a validator that throws most of them away:
 checksums for cards (Luhn) and IBANs (mod-97), issuing rules for SSNs, ``ipaddress`` for IPs,
@@ -42,6 +43,45 @@ def _in_url_authority(text: str, start: int) -> bool:
     """``start`` follows ``scheme://`` with no space, slash or ``@`` in between."""
     i = text.rfind("://", max(0, start - 300), start)
     return i != -1 and not any(ch.isspace() or ch in "/@" for ch in text[i + 3 : start])
+
+
+_AT = r"(?:[ \t]*[(\[{<][ \t]*at[ \t]*[)\]}>][ \t]*|[ \t]+at[ \t]+)"
+_DOT = r"(?:[ \t]*[(\[{<][ \t]*dot[ \t]*[)\]}>][ \t]*|[ \t]+dot[ \t]+|\.)"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: "name(at)domain.com", "name [at] domain [dot] org", "first.last at gmail dot com".
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?i)(?<![\w.+%-])(?P<local>[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*)(?P<at>{_AT})"
+    rf"{_LABEL}(?:{_DOT}{_LABEL})*{_DOT}(?P<tld>[A-Za-z]{{2,24}})(?![\w-])"
+)
+#: Top-level domains that make a spelled-out "x at y dot com" an address, not a sentence.
+_COMMON_TLDS = frozenset([
+    "com", "org", "net", "edu", "gov", "mil", "int", "io", "co", "info", "biz", "me", "app", "dev",
+    "ai", "us", "uk", "eu"
+])  # fmt: skip
+
+
+def find_obfuscated_emails(text: str) -> Iterator[Span]:
+    """Addresses spelled out to dodge scrapers. With brackets ("(at)", "[dot]") the shape says
+    enough; with bare words ("tom at gmail dot com") the user part must look like one
+    (a dot, digit, underscore or plus in it) and the end must be a real top-level domain, so
+    that "look at example dot com" stays a sentence."""
+    lowered = text.lower()
+    if "at" not in lowered:
+        return
+    for m in _OBFUSCATED_EMAIL.finditer(text):
+        tld = m.group("tld").lower()
+        if "@" in m.group():
+            continue
+        bracketed = any(ch in m.group("at") for ch in "([{<")
+        if not bracketed:
+            user_like = any(ch in m.group("local") for ch in "._+") or any(
+                ch.isdigit() for ch in m.group("local")
+            )
+            if not user_like or (tld not in _COMMON_TLDS and len(tld) != 2):
+                continue
+        elif not (tld in _COMMON_TLDS or len(tld) == 2 or "." in m.group()):
+            continue
+        yield from_match("email", m)
 
 
 #: The ``(?=...)`` first-character lookaheads here and below change nothing a pattern

@@ -12,28 +12,41 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 
 from weighbridge.errors import ConfigError
+from weighbridge.privacy.addresses import find_addresses
 from weighbridge.privacy.detectors import (
     find_cards,
     find_emails,
     find_ibans,
     find_ips,
+    find_obfuscated_emails,
     find_phones,
     find_ssns,
 )
+from weighbridge.privacy.identity import find_birth_dates, find_people, find_record_numbers
 from weighbridge.privacy.secrets import find_secrets
 from weighbridge.privacy.spans import Span, from_match, resolve
 from weighbridge.privacy.vault import Vault
 
 Detector = Callable[[str], Iterable[Span]]
 
+
+def _emails(text: str) -> Iterator[Span]:
+    yield from find_emails(text)
+    yield from find_obfuscated_emails(text)
+
+
 _BUILTINS: dict[str, Detector] = {
     "secret": find_secrets,
-    "email": find_emails,
+    "email": _emails,
     "iban": find_ibans,
     "card": find_cards,
     "ssn": find_ssns,
     "ip": find_ips,
     "phone": find_phones,
+    "person": find_people,
+    "mrn": find_record_numbers,
+    "dob": find_birth_dates,
+    "address": find_addresses,
 }
 BUILTIN_KINDS: tuple[str, ...] = tuple(_BUILTINS)
 

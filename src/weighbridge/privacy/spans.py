@@ -28,8 +28,8 @@ def span_at(kind: str, text: str, start: int, end: int) -> Span:
     return Span(kind, start, end, text[start:end])
 
 
-def from_match(kind: str, match: re.Match[str], group: int = 0) -> Span:
-    """The span of one group of a regex match."""
+def from_match(kind: str, match: re.Match[str], group: int | str = 0) -> Span:
+    """The span of one group (by number or name) of a regex match."""
     return Span(kind, match.start(group), match.end(group), match.group(group))
 
 

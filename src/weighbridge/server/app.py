@@ -13,14 +13,16 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from weighbridge.client import Client
-from weighbridge.errors import InvalidRequestError, WeighbridgeError
+from weighbridge.errors import WeighbridgeError
 from weighbridge.server import anthropic_wire, openai_wire, text_wire
 from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold
+from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
 from weighbridge.server.sessions import Sessions, cross_site, csrf_ok
@@ -29,8 +31,6 @@ from weighbridge.targets import availability, resolve
 from weighbridge.types import ChatRequest, ChatResponse, Metered, StreamChunk
 from weighbridge.web.routes import Arena, web_routes
 
-#: Request bodies above this are refused with 413 before they are read whole.
-MAX_BODY_BYTES = 16 * 1024 * 1024
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 log = logging.getLogger("weighbridge.gateway")
 
@@ -132,7 +132,29 @@ class Gateway:
                 Route("/tokenizer_info", self.guard("openai", self.tokenizer_info), methods=["GET"]),
                 *web_routes(self),
             ],
+            exception_handlers={HTTPException: self.no_route},
         )
+
+    async def no_route(self, request: Request, exc: Exception) -> Response:
+        """An unknown path (404) or a wrong method (405), answered in JSON in the caller's
+        protocol as the providers' own APIs answer it, never as plain text."""
+        assert isinstance(exc, HTTPException)
+        protocol: Protocol = (
+            "anthropic"
+            if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers
+            else "openai"
+        )
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+        elif exc.status_code == 404:
+            message = f"no such route: {request.method} {request.url.path}"
+        else:
+            message = exc.detail
+        failure = HTTPFailure(
+            exc.status_code, message, code="unknown_url" if exc.status_code == 404 else None
+        )
+        return JSONResponse(failure.body(protocol), status_code=exc.status_code, headers=exc.headers)
 
     def guard(self, protocol: Protocol, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Identify the caller, then run ``handler``; every failure becomes the protocol's error
@@ -284,23 +306,6 @@ class Gateway:
 
 def error_response(failure: HTTPFailure, protocol: Protocol) -> JSONResponse:
     return JSONResponse(failure.body(protocol), status_code=failure.status, headers=failure.headers())
-
-
-async def read_json(request: Request) -> Any:
-    """The request's JSON body; a too-large or malformed body is the caller's error."""
-    too_big = HTTPFailure(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Refused(too_big)
-    raw = bytearray()
-    async for piece in request.stream():
-        raw += piece
-        if len(raw) > MAX_BODY_BYTES:
-            raise Refused(too_big)
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise InvalidRequestError("the request body is not valid JSON") from None
 
 
 async def _next(stream: AsyncStream) -> StreamChunk | None:

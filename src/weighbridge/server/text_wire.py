@@ -179,6 +179,8 @@ def _validated(model: type[M], data: object) -> M:
     except ValidationError as exc:
         where = exc.errors()[0]["loc"][:1]
         if where in (("prompt",), ("input",)) and isinstance(data, dict) and where[0] in data:
+            if any(error["type"].endswith("too_short") for error in exc.errors()):
+                raise InvalidRequestError(f"{where[0]}: must not be empty, nor hold an empty text") from None
             raise InvalidRequestError(f"{where[0]}: {_PROMPT_SHAPES}") from None
         raise InvalidRequestError(validation_message(exc)) from None
 

@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from weighbridge.errors import InvalidRequestError, UnknownModelError
 from weighbridge.server.access import Caller
+from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Refused
 from weighbridge.server.sessions import clear_cookie, set_cookie
 from weighbridge.targets import availability
@@ -96,8 +97,6 @@ class Arena:
         return JSONResponse({"models": self.catalog(caller), "caller": caller.name})
 
     async def pair(self, request: Request, caller: Caller) -> Response:
-        from weighbridge.server.app import read_json
-
         body = await read_json(request)
         pool = body.get("pool") if isinstance(body, dict) else None
         if not isinstance(pool, list) or not all(isinstance(m, str) for m in pool):
@@ -131,8 +130,6 @@ class Arena:
         return pending[0] if side == "a" else pending[1]
 
     async def vote(self, request: Request, caller: Caller) -> Response:
-        from weighbridge.server.app import read_json
-
         body = await read_json(request)
         if not isinstance(body, dict):
             raise InvalidRequestError("the vote must be a JSON object")
