@@ -40,16 +40,16 @@ def raw_llama(path: Path, prompt_text: str, tokens: int, rounds: int) -> list[fl
 def through_weighbridge(tokens: int, rounds: int, *, stream: bool) -> list[float]:
     import weighbridge
 
-    weighbridge.chat(None, "hi", max_tokens=1)  # load the model once, as the raw peer does
+    weighbridge.chat("hi", max_tokens=1)  # load the model once, as the raw peer does
     speeds = []
     for _ in range(rounds):
         start = time.perf_counter()
         if stream:
-            s = weighbridge.stream(None, PROMPT, temperature=0, max_tokens=tokens)
+            s = weighbridge.stream(PROMPT, temperature=0, max_tokens=tokens)
             s.text()
             response = s.response
         else:
-            response = weighbridge.chat(None, PROMPT, temperature=0, max_tokens=tokens)
+            response = weighbridge.chat(PROMPT, temperature=0, max_tokens=tokens)
         assert response is not None
         speeds.append(response.usage.completion_tokens / (time.perf_counter() - start))
     return speeds

@@ -15,7 +15,7 @@ QUESTION = "What is the capital of France?"
 
 
 def test_library_chat_answers_and_logs(home: Path) -> None:
-    response = weighbridge.chat(None, QUESTION, temperature=0)
+    response = weighbridge.chat(QUESTION, temperature=0)
     assert "Paris" in response.content
     assert response.model == "smollm2-135m" and response.provider == "llamacpp"
     assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
@@ -31,7 +31,7 @@ def test_library_chat_answers_and_logs(home: Path) -> None:
 
 
 def test_stream_yields_pieces_that_add_up(home: Path) -> None:
-    stream = weighbridge.stream("smollm2-135m", QUESTION, temperature=0)
+    stream = weighbridge.stream(QUESTION, model="smollm2-135m", temperature=0)
     pieces = [chunk.text for chunk in stream]
     assert len([p for p in pieces if p]) > 1, "a stream arrives in pieces"
     assert stream.response is not None
@@ -41,11 +41,11 @@ def test_stream_yields_pieces_that_add_up(home: Path) -> None:
 
 
 def test_async_matches_sync(home: Path) -> None:
-    sync = weighbridge.chat(None, QUESTION, temperature=0, max_tokens=12)
+    sync = weighbridge.chat(QUESTION, temperature=0, max_tokens=12)
 
     async def both() -> tuple[str, str]:
-        whole = await weighbridge.achat(None, QUESTION, temperature=0, max_tokens=12)
-        streamed = await weighbridge.astream(None, QUESTION, temperature=0, max_tokens=12).text()
+        whole = await weighbridge.achat(QUESTION, temperature=0, max_tokens=12)
+        streamed = await weighbridge.astream(QUESTION, temperature=0, max_tokens=12).text()
         return whole.content, streamed
 
     whole, streamed = asyncio.run(both())
@@ -53,15 +53,14 @@ def test_async_matches_sync(home: Path) -> None:
 
 
 def test_max_tokens_stop_and_usage(home: Path) -> None:
-    short = weighbridge.chat(None, "Count from 1 to 20, separated by commas.", temperature=0, max_tokens=5)
+    short = weighbridge.chat("Count from 1 to 20, separated by commas.", temperature=0, max_tokens=5)
     assert short.finish_reason == "length" and short.usage.completion_tokens == 5
-    cut = weighbridge.chat(None, "Count from 1 to 20, separated by commas.", temperature=0, stop=["5"])
+    cut = weighbridge.chat("Count from 1 to 20, separated by commas.", temperature=0, stop=["5"])
     assert "5" not in cut.content and cut.finish_reason == "stop"
 
 
 def test_json_mode_gives_json(home: Path) -> None:
     response = weighbridge.chat(
-        None,
         "Describe Paris as JSON with keys name and country.",
         temperature=0,
         max_tokens=60,

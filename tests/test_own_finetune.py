@@ -131,8 +131,8 @@ def test_finetune_resumes_exactly_offline_and_llama_cpp_runs_the_result(
     assert made is not None and made["sha256"] == result.gguf_sha256
     assert made["extra"]["adapter_sha256"] == result.adapter_sha256
 
-    tuned = weighbridge.chat("secret", QUESTION, max_tokens=12)
-    base = weighbridge.chat("smollm2-135m", QUESTION, max_tokens=12)
+    tuned = weighbridge.chat(QUESTION, model="secret", max_tokens=12)
+    base = weighbridge.chat(QUESTION, model="smollm2-135m", max_tokens=12)
     assert tuned.provider == "llamacpp" and tuned.weight_sha256 == result.gguf_sha256
     assert tuned.content != base.content
     assert ANSWER in tuned.content, tuned.content

@@ -73,7 +73,7 @@ def test_tampered_weights_refuse_to_load_unless_allowed(home: Path, mine: Path, 
         f.write(bytes(b ^ 0xFF for b in data))
 
     with pytest.raises(ModelLoadError) as refused:
-        weighbridge.chat("mine", "Hi", max_tokens=4)
+        weighbridge.chat("Hi", model="mine", max_tokens=4)
     message = refused.value.message
     now = hashlib.sha256(mine.read_bytes()).hexdigest()
     assert str(mine) in message and pinned in message and now in message and "--allow-unpinned" in message
@@ -92,4 +92,4 @@ def test_pickle_weight_formats_are_never_loaded(home: Path, tmp_path: Path, suff
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(f'[models.pickled]\nfile = "{weights}"\n')
     with pytest.raises(ModelLoadError, match=r"only \.gguf and \.safetensors weights are loaded"):
-        weighbridge.chat("pickled", "Hi", max_tokens=4)
+        weighbridge.chat("Hi", model="pickled", max_tokens=4)

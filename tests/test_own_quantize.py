@@ -34,7 +34,7 @@ def test_quantize_makes_a_registered_gguf_that_generates(home: Path, tmp_path: P
     assert 1 < before < 1000 and 1 < after < 1000 and math.isfinite(after)
     assert after != before  # q4_0 rounds differently from q4_1: the measure sees it
 
-    response = weighbridge.chat("small", "What is the capital of France?", max_tokens=8)
+    response = weighbridge.chat("What is the capital of France?", model="small", max_tokens=8)
     assert response.content.strip() and response.usage.completion_tokens > 0
     assert response.weight_sha256 == made["sha256"]
 

@@ -25,7 +25,7 @@ def test_registered_model_runs_lists_and_yields_to_user_config(
         home, "mine", link, base="smollm2-135m", description="second", sha256="b" * 64, extra={"k": "v"}
     )
 
-    response = weighbridge.chat("mine", "What is the capital of France?", max_tokens=12)
+    response = weighbridge.chat("What is the capital of France?", model="mine", max_tokens=12)
     assert "Paris" in response.content  # the base's system prompt and temperature 0 came along
     assert response.model == "mine" and response.provider == "llamacpp"
 

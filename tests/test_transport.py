@@ -13,7 +13,11 @@ import httpx
 import pytest
 
 from tests.replay_server import ReplayServer, sse
+from weighbridge.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
+from weighbridge.providers.http import transport_error
 from weighbridge.providers.transport import upstream_client
+from weighbridge.routing.routes import failure_class as classify
+from weighbridge.server.errors import failure_for
 
 T = TypeVar("T")
 
@@ -83,3 +87,23 @@ def test_a_silent_upstream_is_a_read_timeout(upstream: ReplayServer) -> None:
 
     with pytest.raises(httpx.ReadTimeout):
         run(slow)
+
+
+@pytest.mark.parametrize(
+    ("failure", "error", "failure_class", "status"),
+    [
+        (httpx.ReadTimeout("slow"), ProviderTimeoutError, "timeout", 504),
+        (httpx.ConnectTimeout("slow"), ProviderTimeoutError, "timeout", 504),
+        (httpx.ConnectError("refused"), ProviderConnectionError, "connect", 502),
+        (httpx.RemoteProtocolError("cut"), ProviderConnectionError, "connect", 502),
+    ],
+)
+def test_transport_failures_become_typed_errors_that_routing_and_the_gateway_read(
+    failure: httpx.HTTPError, error: type[ProviderError], failure_class: str, status: int
+) -> None:
+    """Each failure is a class, so a route's fallback rule and the gateway's status read the
+    type, never the message's words."""
+    typed = transport_error("cloud", failure)
+    assert type(typed) is error and typed.retryable and typed.status is None
+    assert classify(typed) == failure_class
+    assert failure_for(typed).status == status

@@ -1,7 +1,7 @@
 """weighbridge: open-weight and closed models behind one interface, every call logged.
 
     >>> import weighbridge
-    >>> weighbridge.chat("smollm2-135m", "What is the capital of France?").content
+    >>> weighbridge.chat("What is the capital of France?", model="smollm2-135m").content
     'The capital of France is Paris.'
 
 Names are imported on first use, so ``import weighbridge`` (and ``weighbridge --help``) stay
@@ -20,7 +20,10 @@ if TYPE_CHECKING:
         InvalidRequestError,
         MissingKeyError,
         ModelLoadError,
+        NoRouteError,
+        ProviderConnectionError,
         ProviderError,
+        ProviderTimeoutError,
         StreamInterruptedError,
         UnknownModelError,
         WeighbridgeError,
@@ -38,7 +41,10 @@ __all__ = [
     "Message",
     "MissingKeyError",
     "ModelLoadError",
+    "NoRouteError",
+    "ProviderConnectionError",
     "ProviderError",
+    "ProviderTimeoutError",
     "Stream",
     "StreamChunk",
     "StreamInterruptedError",
@@ -86,21 +92,22 @@ def default_client() -> Client:
         return _default
 
 
-def chat(model: str | None, messages: Messages, **params: Any) -> ChatResponse:
-    """Ask ``model`` (the configured default when None) and wait for the whole answer."""
+def chat(messages: Messages, *, model: str | None = None, **params: Any) -> ChatResponse:
+    """Ask ``model`` (the configured default when None) and wait for the whole answer; the
+    same signature as :meth:`Client.chat`, on a process-wide client."""
     return default_client().chat(messages, model=model, **params)
 
 
-async def achat(model: str | None, messages: Messages, **params: Any) -> ChatResponse:
+async def achat(messages: Messages, *, model: str | None = None, **params: Any) -> ChatResponse:
     """The async twin of :func:`chat`."""
     return await default_client().achat(messages, model=model, **params)
 
 
-def stream(model: str | None, messages: Messages, **params: Any) -> Stream:
+def stream(messages: Messages, *, model: str | None = None, **params: Any) -> Stream:
     """Iterate the answer's chunks as they come; ``.response`` holds the whole afterwards."""
     return default_client().stream(messages, model=model, **params)
 
 
-def astream(model: str | None, messages: Messages, **params: Any) -> AsyncStream:
+def astream(messages: Messages, *, model: str | None = None, **params: Any) -> AsyncStream:
     """The async twin of :func:`stream`: ``async for chunk in weighbridge.astream(...)``."""
     return default_client().astream(messages, model=model, **params)

@@ -13,6 +13,8 @@ reach a user.
     ├── ModelLoadError          a local weight file is missing, unreadable or not a valid GGUF
     ├── NoRouteError            no target of a route can take the request now (each says why)
     └── ProviderError           the provider answered with an error, or could not be reached
+        ├── ProviderTimeoutError     no answer in time (httpx's TimeoutException)
+        ├── ProviderConnectionError  unreachable, or the connection closed mid-answer
         └── StreamInterruptedError   a stream broke after output had started (never retried)
 
 Provider errors keep the HTTP status and the provider's own message, so a caller can tell a
@@ -107,6 +109,16 @@ class ProviderError(WeighbridgeError):
     def retryable(self) -> bool:
         """Connection failures and the statuses in RETRYABLE_STATUSES are worth retrying."""
         return self.status is None or self.status in RETRYABLE_STATUSES
+
+
+class ProviderTimeoutError(ProviderError):
+    """No answer came within the provider's timeout (to connect, to read, or for a pooled
+    connection): what httpx raises as a ``TimeoutException``. Retryable; a gateway answers 504."""
+
+
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached, or closed the connection before the answer was
+    complete (httpx's ``ConnectError``, ``RemoteProtocolError``, ``ReadError``). Retryable."""
 
 
 class StreamInterruptedError(ProviderError):

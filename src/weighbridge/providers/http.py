@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from weighbridge.errors import ProviderError
+from weighbridge.errors import ProviderConnectionError, ProviderError, ProviderTimeoutError
 from weighbridge.providers.sse import Event, aiter_events
 
 
@@ -93,12 +93,13 @@ def event_json(provider: str, event: Event) -> dict[str, Any]:
 
 
 def transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
+    """The typed error for a failure below HTTP: callers branch on the class, never on words."""
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(provider, f"timed out ({type(exc).__name__})")
+        return ProviderTimeoutError(provider, f"timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):
-        return ProviderError(provider, "could not connect")
+        return ProviderConnectionError(provider, "could not connect")
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return ProviderError(provider, "connection closed before the answer was complete")
+        return ProviderConnectionError(provider, "connection closed before the answer was complete")
     return ProviderError(provider, f"transport error ({type(exc).__name__})")
 
 

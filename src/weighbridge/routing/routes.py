@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from weighbridge.errors import MissingKeyError, ModelLoadError, NoRouteError, ProviderError, WeighbridgeError
+from weighbridge.errors import (
+    MissingKeyError,
+    ModelLoadError,
+    NoRouteError,
+    ProviderError,
+    ProviderTimeoutError,
+    WeighbridgeError,
+)
 
 FailureClass = Literal["rate_limited", "overloaded", "server_error", "timeout", "connect", "unavailable"]
 ALL_FAILURES: list[FailureClass] = [
@@ -67,5 +74,5 @@ def failure_class(error: WeighbridgeError) -> FailureClass | None:
     if error.status in (401, 403, 404):
         return "unavailable"  # our credentials or model id at that provider: not the caller's doing
     if error.status is None:
-        return "timeout" if "timed out" in error.provider_message else "connect"
+        return "timeout" if isinstance(error, ProviderTimeoutError) else "connect"
     return None

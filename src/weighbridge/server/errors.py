@@ -19,6 +19,7 @@ from weighbridge.errors import (
     ModelLoadError,
     NoRouteError,
     ProviderError,
+    ProviderTimeoutError,
     UnknownModelError,
     WeighbridgeError,
 )
@@ -106,7 +107,7 @@ def _upstream(exc: ProviderError) -> HTTPFailure:
         return HTTPFailure(429, exc.message, code="upstream_rate_limited", retry_after=exc.retry_after)
     if status in (400, 413, 422):
         return HTTPFailure(status, exc.message, code="upstream_rejected")
-    if status is None and "timed out" in exc.provider_message:
+    if isinstance(exc, ProviderTimeoutError):
         return HTTPFailure(504, exc.message, code="upstream_timeout")
     if status in (503, 529):
         return HTTPFailure(503, exc.message, code="upstream_overloaded", retry_after=exc.retry_after)
