@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from weighbridge.config import Settings
@@ -89,8 +88,8 @@ class Call(Generic[R]):
         self.started = time.perf_counter()
 
     async def hash_weights(self, store: Store) -> None:
-        if self.target.is_file:
-            path = Path(self.target.upstream)
+        path = self.target.weight_file
+        if path is not None:
             self.weight_sha256 = await asyncio.to_thread(pinned_sha256, store, self.target.model_id, path)
             self.started = time.perf_counter()
 

@@ -19,10 +19,12 @@ import httpx
 from pydantic import ValidationError
 
 from weighbridge.call import Answer, Asked, Call, ChatCall, scrubbed
+from weighbridge.capabilities import Operation
 from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, NoRouteError, WeighbridgeError
+from weighbridge.plugins import provider_class
 from weighbridge.providers import retry
-from weighbridge.providers.base import Provider, provider_factory
+from weighbridge.providers.base import Provider
 from weighbridge.routing.breaker import Breakers
 from weighbridge.routing.load import MACHINE, InFlight, Share
 from weighbridge.routing.routes import Route
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 
 Messages = str | Sequence[Message | dict[str, Any]]
 T = TypeVar("T")
+
+
+#: The provider method behind each optional operation a provider type may declare.
+_METHODS: dict[Operation, str] = {"text": "complete_text", "embeddings": "embed"}
 
 
 class Client:
@@ -140,7 +146,7 @@ class Client:
         self, request: TextRequest, *, source: str | None = None, key_name: str | None = None
     ) -> TextResponse:
         """A raw-text completion; with ``echo`` and ``logprobs`` it scores the prompt itself."""
-        call, completion = await self._direct(request, source, key_name, "complete_text", "text completions")
+        call, completion = await self._direct(request, source, key_name, "text", "text completions")
         response = TextResponse(
             **completion.model_dump(), **call.metered(completion.usage, None, self.settings)
         )
@@ -151,7 +157,7 @@ class Client:
         self, request: EmbeddingRequest, *, source: str | None = None, key_name: str | None = None
     ) -> EmbeddingResponse:
         """One vector per input."""
-        call, embeddings = await self._direct(request, source, key_name, "embed", "embeddings")
+        call, embeddings = await self._direct(request, source, key_name, "embeddings", "embeddings")
         response = EmbeddingResponse(
             **embeddings.model_dump(), **call.metered(embeddings.usage, None, self.settings)
         )
@@ -162,19 +168,18 @@ class Client:
         """Tokenizer work on ``model``'s own tokenizer: ``tokenize(text, add_special)``,
         ``detokenize(tokens)`` or ``tokenizer_info()``. Not an inference, so not logged."""
         target = resolve(self.settings, model or self.settings.default_model)
-        method = getattr(self._provider(target), op, None)
-        if method is None:
+        if not target.capabilities.offers("tokenize"):
             raise InvalidRequestError(
                 f"{target.model_id} ({target.provider.type} provider) does not offer its tokenizer"
             )
-        return await method(target, *args)
+        return await getattr(self._provider(target), op)(target, *args)
 
     async def _direct(
         self,
         request: TextRequest | EmbeddingRequest,
         source: str | None,
         key_name: str | None,
-        op: str,
+        operation: Operation,
         what: str,
     ) -> tuple[Call[Any], Any]:
         """Send a request that is not a chat to its model's provider, if the provider offers it.
@@ -186,11 +191,11 @@ class Client:
                 f"'{request.model}' is a route; routes serve chats: name a model for {what}"
             )
         target = resolve(self.settings, request.model)
-        method = getattr(self._provider(target), op, None)
-        if method is None:
+        if not target.capabilities.offers(operation):
             raise InvalidRequestError(
                 f"{target.model_id} ({target.provider.type} provider) does not offer {what}"
             )
+        method = getattr(self._provider(target), _METHODS[operation])
         call: Call[Any] = Call(request, target, self.settings, source or self.source, key_name)
         await call.hash_weights(self.store)
         try:
@@ -367,12 +372,12 @@ class Client:
             state = self._loops[loop] = _LoopState()
         provider = state.providers.get(target.provider_name)
         if provider is None:
-            if target.is_file and self.engines is not None:
+            if target.capabilities.weights == "file" and self.engines is not None:
                 from weighbridge.providers.engine import EngineProvider
 
                 provider = EngineProvider(self.engines)
             else:
-                provider = provider_factory(target.provider.type)(state.http)
+                provider = provider_class(target.provider.type)(state.http)
             state.providers[target.provider_name] = provider
         return provider
 

@@ -14,9 +14,17 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from weighbridge.capabilities import Capabilities
 from weighbridge.catalog import ModelEntry, ProviderEntry, ServeOption
 from weighbridge.config import Settings
-from weighbridge.errors import MissingKeyError, ModelLoadError, UnknownModelError, WeighbridgeError
+from weighbridge.errors import (
+    ConfigError,
+    MissingKeyError,
+    ModelLoadError,
+    UnknownModelError,
+    WeighbridgeError,
+)
+from weighbridge.plugins import capabilities_of
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,20 @@ class Target:
     api_key: str | None = field(default=None, repr=False)
 
     @property
-    def runs_locally(self) -> bool:
-        return not self.provider.data_leaves_machine
+    def capabilities(self) -> Capabilities:
+        """What this target's provider type declares it can do."""
+        return capabilities_of(self.provider.type)
 
     @property
-    def is_file(self) -> bool:
-        return self.provider.type == "llamacpp"
+    def weight_file(self) -> Path | None:
+        """The weight file this machine loads for the target; None when a service holds them."""
+        return Path(self.upstream) if self.capabilities.weights == "file" else None
+
+    @property
+    def runs_locally(self) -> bool:
+        """Whether a request to it stays on machines you control: a local weight file, or an
+        endpoint the config says keeps data (``data_leaves_machine = false``)."""
+        return self.capabilities.weights == "file" or not self.provider.data_leaves_machine
 
 
 def resolve(settings: Settings, name: str) -> Target:
@@ -105,6 +121,12 @@ def _lookup(settings: Settings, name: str) -> tuple[ModelEntry, list[ServeOption
 
 def _target(settings: Settings, name: str, entry: ModelEntry, option: ServeOption) -> Target:
     provider = settings.catalog.providers[option.provider]
+    declared = capabilities_of(provider.type)
+    if declared.needs_base_url and not provider.base_url:
+        raise ConfigError(f"provider '{option.provider}' (type {provider.type}) needs a base_url")
+    if (option.file is not None) != (declared.weights == "file"):
+        wanted = "a weight file ('file')" if declared.weights == "file" else "an upstream model id ('model')"
+        raise ConfigError(f"model '{name}' on provider '{option.provider}' needs {wanted}")
     api_key = None
     if provider.api_key_env:
         api_key = os.environ.get(provider.api_key_env)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ProviderType = Literal["openai", "anthropic", "gemini", "llamacpp"]
+from weighbridge.plugins import provider_types, unknown_type_message
 
 
 class _Strict(BaseModel):
@@ -16,7 +16,8 @@ class _Strict(BaseModel):
 class ProviderEntry(_Strict):
     """A named endpoint speaking one wire protocol. Keys live in the environment, never here."""
 
-    type: ProviderType
+    #: A provider type from the registry (weighbridge.plugins): a built-in or a plugin's.
+    type: str
     base_url: str | None = None
     api_key_env: str | None = None
     data_leaves_machine: bool = True
@@ -27,11 +28,12 @@ class ProviderEntry(_Strict):
     #: OpenAI's reasoning models take ``max_completion_tokens``; most servers ``max_tokens``.
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
 
-    @model_validator(mode="after")
-    def _url_for_http(self) -> ProviderEntry:
-        if self.type != "llamacpp" and not self.base_url:
-            raise ValueError(f"a provider of type '{self.type}' needs a base_url")
-        return self
+    @field_validator("type")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        if value not in provider_types():
+            raise ValueError(unknown_type_message(value))
+        return value
 
 
 class License(_Strict):

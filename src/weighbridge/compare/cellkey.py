@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from pathlib import Path
 
 from weighbridge.store import Store
 from weighbridge.targets import Target
@@ -27,8 +26,8 @@ _VERSION = 1
 
 async def identity(store: Store, target: Target) -> str:
     """The weights' sha256 for a local file; the provider and upstream id for anything served."""
-    if target.is_file:
-        sha = await asyncio.to_thread(weight_sha256, store, Path(target.upstream))
+    if target.weight_file is not None:
+        sha = await asyncio.to_thread(weight_sha256, store, target.weight_file)
         return f"sha256:{sha}"
     return f"{target.provider_name}:{target.upstream}"
 

@@ -1,9 +1,10 @@
 """How many calls may be in flight at once, per place that serves them.
 
-A local GGUF file has one llama.cpp worker thread (see ``providers/llamacpp.py``), so more
-than one request at a time only queues behind it and makes every latency look worse: one per
-file. An HTTP provider takes many: eight each, which stays under the rate limits of a new
-account at the big providers. ``--concurrency N`` sets every limit to N.
+Each provider type declares how many calls one weight file or endpoint takes
+(``Capabilities.concurrency``): one for an in-process GGUF file, which has one llama.cpp worker
+thread, so more would only queue behind it and make every latency look worse. A provider that
+declares none takes eight, which stays under the rate limits of a new account at the big
+providers. ``--concurrency N`` sets every limit to N.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import asyncio
 
 from weighbridge.targets import Target
 
-LOCAL_FILE_LIMIT = 1
-HTTP_PROVIDER_LIMIT = 8
+DEFAULT_LIMIT = 8
 
 
 class Limits:
@@ -25,10 +25,9 @@ class Limits:
 
     def gate(self, target: Target) -> asyncio.Semaphore:
         """The semaphore every call to ``target`` passes through."""
-        if target.is_file:
-            key, limit = f"file:{target.upstream}", LOCAL_FILE_LIMIT
-        else:
-            key, limit = f"provider:{target.provider_name}", HTTP_PROVIDER_LIMIT
+        place = target.weight_file
+        key = f"file:{place}" if place is not None else f"provider:{target.provider_name}"
+        limit = target.capabilities.concurrency or DEFAULT_LIMIT
         gate = self._gates.get(key)
         if gate is None:
             gate = self._gates[key] = asyncio.Semaphore(self._override or limit)

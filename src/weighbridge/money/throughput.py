@@ -20,7 +20,6 @@ takes its best level: what one machine carries when it is kept busy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from weighbridge.errors import InvalidRequestError
@@ -123,4 +122,4 @@ def _weights(store: Store, settings: Settings, model: str) -> str | None:
     from weighbridge.weights import weight_sha256
 
     target = resolve(settings, model)
-    return weight_sha256(store, Path(target.upstream)) if target.is_file else None
+    return weight_sha256(store, target.weight_file) if target.weight_file is not None else None

@@ -61,12 +61,12 @@ def find(settings: Settings, spec: str, sha256: Callable[[Path], str]) -> Base:
         digest = hashlib.sha256("".join(sha256(w) for w in weights).encode()).hexdigest()
         return Base(spec, None, path, digest, None, None)
     target = resolve(settings, spec)
-    if not target.is_file:
+    if target.weight_file is None:
         raise InvalidRequestError(
             f"'{spec}' runs on {target.provider_name}, whose weights are not here: fine-tune a local "
             "model (a catalog id, a .gguf path or a Hugging Face checkpoint folder)"
         )
-    gguf = Path(target.upstream)
+    gguf = target.weight_file
     to_gguf.check_architecture(gguf)
     catalog_id = spec if spec in settings.catalog.models else None
     return Base(spec, gguf, None, sha256(gguf), catalog_id, target.entry.system_prompt)

@@ -232,7 +232,7 @@ def _local_file(settings: Settings, name: str) -> Path | None:
         if name.endswith(".gguf") or _serves_file(settings, name):
             raise
         return None
-    return Path(target.upstream) if target.is_file else None
+    return target.weight_file
 
 
 def _serves_file(settings: Settings, name: str) -> bool:

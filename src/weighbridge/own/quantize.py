@@ -63,9 +63,9 @@ def quantize_model(
     """Quantize ``model``'s GGUF to ``qtype``, measure both, and register the result as NAME."""
     qtype = _checked(qtype)
     target = resolve(settings, model)
-    if not target.is_file:
+    source = target.weight_file
+    if source is None:
         raise InvalidRequestError(f"'{model}' is not a local weight file: only local GGUF models quantize")
-    source = Path(target.upstream)
     source_sha = pinned_sha256(store, model, source)  # a tampered or unpinned-changed file stops here
     if source.suffix.lower() != ".gguf":
         raise InvalidRequestError(f"{source} is not a GGUF file: llama.cpp quantizes GGUF only")

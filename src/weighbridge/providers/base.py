@@ -1,19 +1,20 @@
-"""The Provider protocol, and how a provider type is found.
+"""The Provider protocol: what every provider type implements, built-in or a plugin's.
 
 A provider speaks one wire protocol (or runs one backend) and nothing more: no retries, no
-logging, no pricing; the client does those once for all. Built-in providers are registered
-the same way a third party's are: as ``"module:Class"`` strings, imported on first use so
-``import weighbridge`` stays light; plugins add theirs through the ``weighbridge.providers``
-entry-point group.
+logging, no pricing; the client does those once for all. Its class declares what it can do
+(:class:`~weighbridge.capabilities.Capabilities`); each optional operation it declares is a
+method beside the three below: ``text`` is ``complete_text(target, TextRequest) ->
+TextCompletion``, ``embeddings`` is ``embed(target, EmbeddingRequest) -> Embeddings``,
+``tokenize`` is ``tokenize(target, text, add_special)``, ``detokenize(target, tokens)`` and
+``tokenizer_info(target)``. Types are found through the registry in :mod:`weighbridge.plugins`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
 
-from weighbridge.errors import ConfigError
+from weighbridge.capabilities import Capabilities
 
 if TYPE_CHECKING:
     import httpx
@@ -21,16 +22,11 @@ if TYPE_CHECKING:
     from weighbridge.targets import Target
     from weighbridge.types import ChatRequest, Completion, StreamChunk
 
-BUILTIN = {
-    "openai": "weighbridge.providers.openai:OpenAIProvider",
-    "anthropic": "weighbridge.providers.anthropic:AnthropicProvider",
-    "gemini": "weighbridge.providers.gemini:GeminiProvider",
-    "llamacpp": "weighbridge.providers.llamacpp:LlamaCppProvider",
-}
-
 
 class Provider(Protocol):
     """One backend. Implementations raise only :mod:`weighbridge.errors` types."""
+
+    capabilities: Capabilities
 
     async def complete(self, target: Target, request: ChatRequest) -> Completion:
         """The whole answer at once."""
@@ -46,23 +42,8 @@ class Provider(Protocol):
 
 
 class ProviderFactory(Protocol):
+    """A provider class: made with the loop's HTTP pool, and declaring its capabilities."""
+
+    capabilities: Capabilities
+
     def __call__(self, http: httpx.AsyncClient) -> Provider: ...
-
-
-def provider_factory(kind: str) -> ProviderFactory:
-    """The class registered for provider type ``kind``."""
-    spec = BUILTIN.get(kind) or _plugin_spec(kind)
-    if spec is None:
-        raise ConfigError(f"no provider of type '{kind}' is installed")
-    module, _, name = spec.partition(":")
-    factory: ProviderFactory = getattr(importlib.import_module(module), name)
-    return factory
-
-
-def _plugin_spec(kind: str) -> str | None:
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="weighbridge.providers"):
-        if ep.name == kind:
-            return str(ep.value)
-    return None

@@ -27,6 +27,9 @@ from weighbridge.types import (
 
 
 class EngineProvider:
+    #: The same model file as in-process, decoded in batches by its engine.
+    capabilities = LlamaCppProvider.capabilities
+
     def __init__(self, engines: Engines) -> None:
         self._engines = engines
         self._in_process = LlamaCppProvider()

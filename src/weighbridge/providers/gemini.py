@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from weighbridge.capabilities import Capabilities
 from weighbridge.errors import InvalidRequestError, ProviderError
 from weighbridge.providers.http import event_json, post_json, post_sse
 from weighbridge.providers.tools import chosen_function, function_of, parse_arguments
@@ -306,6 +307,8 @@ class StreamState:
 
 class GeminiProvider:
     """The Gemini API over HTTP. Never retries: the client does."""
+
+    capabilities = Capabilities(weights="remote", operations=frozenset({"chat"}))
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http

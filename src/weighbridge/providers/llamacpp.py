@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from weighbridge.capabilities import Capabilities
 from weighbridge.errors import (
     InvalidRequestError,
     ModelLoadError,
@@ -273,6 +274,13 @@ def _worker_for(target: Target) -> _Worker:
 
 
 class LlamaCppProvider:
+    #: One model instance answers one call at a time; the engine batches concurrent ones.
+    capabilities = Capabilities(
+        weights="file",
+        operations=frozenset({"chat", "text", "logprobs", "embeddings", "tokenize"}),
+        concurrency=1,
+    )
+
     def __init__(self, http: httpx.AsyncClient | None = None) -> None:
         del http  # runs in-process; nothing to send
 

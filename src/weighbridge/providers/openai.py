@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from weighbridge.capabilities import Capabilities
 from weighbridge.errors import ProviderError
 from weighbridge.providers.http import event_json, post_json, post_sse
 from weighbridge.providers.sse import Event
@@ -156,6 +157,10 @@ def usage_from_body(usage: dict[str, Any] | None) -> Usage | None:
 
 
 class OpenAIProvider:
+    capabilities = Capabilities(
+        weights="remote", operations=frozenset({"chat", "text", "logprobs", "embeddings"})
+    )
+
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
