@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from weighbridge.compare.cases import Case, Check
+from weighbridge.compare.check_types import TYPES
 from weighbridge.compare.judge import parse_score
 from weighbridge.compare.pairwise import parse_winner
-from weighbridge.compare.scorers import SCORERS, Answer, Score, score_pure
+from weighbridge.compare.scorers import PURE, Answer, Score, score_pure
 
 
 def score(kind: str, text: str, reference: Any = None, **check: Any) -> Score:
@@ -192,12 +193,13 @@ def test_python_check_failures_are_errors_not_zeros(checks_file: Path, function:
 
 
 def test_every_registered_check_is_reachable_by_name() -> None:
-    pure = {name for name, s in SCORERS.items() if s.kind == "pure"}
+    pure = {name for name, t in TYPES.items() if t.kind == "pure"}
+    assert pure == set(PURE)  # every pure type has its function, and no function is unnamed
     assert pure == {
         "contains", "icontains", "not-contains", "not-icontains", "regex", "equals", "is-json", "json-schema",
         "exact-match", "normalised-match", "numeric-match", "token-f1", "latency", "cost", "python",
     }  # fmt: skip
-    assert {SCORERS["judge"].kind, SCORERS["pairwise"].kind} == {"judge", "pairwise"}
+    assert {TYPES["judge"].kind, TYPES["pairwise"].kind} == {"judge", "pairwise"}
 
 
 @pytest.mark.parametrize(

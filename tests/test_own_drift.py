@@ -34,7 +34,15 @@ def test_local_drift_flags_the_quantized_stand_in_and_not_the_original(
     home: Path, embedded_path: Path, tmp_path: Path, canary: Path
 ) -> None:
     canaries = load_canaries(canary)
-    register_local_model(home, "watched", embedded_path, base="smollm2-135m", description="", sha256="")
+    register_local_model(
+        home,
+        "watched",
+        embedded_path,
+        catalog=load_settings().catalog,
+        base="smollm2-135m",
+        description="",
+        sha256="",
+    )
     with Client(load_settings()) as client:
         first = run_drift(client, "watched", canaries, max_tokens=16)
         assert first.baselined == 2 and not first.compared and not first.changed
@@ -43,7 +51,15 @@ def test_local_drift_flags_the_quantized_stand_in_and_not_the_original(
 
     swapped = tmp_path / "q4_0.gguf"
     quantize_file(embedded_path, swapped, "q4_0", requantize=True)
-    register_local_model(home, "watched", swapped, base="smollm2-135m", description="", sha256="")
+    register_local_model(
+        home,
+        "watched",
+        swapped,
+        catalog=load_settings().catalog,
+        base="smollm2-135m",
+        description="",
+        sha256="",
+    )
     with Client(load_settings()) as client:
         drifted = run_drift(client, "watched", canaries, max_tokens=16)
     assert drifted.changed

@@ -11,6 +11,7 @@ import pytest
 
 import weighbridge
 from tests.conftest import run_cli
+from weighbridge.config import load_settings
 from weighbridge.errors import ModelLoadError
 from weighbridge.own.registry import register_local_model
 
@@ -37,7 +38,15 @@ def mine(home: Path, embedded_path: Path, tmp_path: Path) -> Path:
     """A real copy of the embedded GGUF, registered as 'mine' (a copy, so it can be tampered with)."""
     copy = tmp_path / "mine.gguf"
     shutil.copyfile(embedded_path, copy)
-    register_local_model(home, "mine", copy, base="smollm2-135m", description="copy", sha256="")
+    register_local_model(
+        home,
+        "mine",
+        copy,
+        catalog=load_settings().catalog,
+        base="smollm2-135m",
+        description="copy",
+        sha256="",
+    )
     return copy
 
 
@@ -53,7 +62,15 @@ def test_pin_writes_files_and_snapshots_and_verify_checks_them(home: Path, mine:
     assert data["snapshots"]["sonnet-dated"]["upstream"] == "claude-sonnet-4-20250514"
     assert "gpt5: 'gpt-5' is an alias" in pinned.stderr and "sonnet-dated" not in pinned.stderr
 
-    register_local_model(home, "later", mine, base=None, description="after the pin", sha256="")
+    register_local_model(
+        home,
+        "later",
+        mine,
+        catalog=load_settings().catalog,
+        base=None,
+        description="after the pin",
+        sha256="",
+    )
     verified = run_cli("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "not pinned (allowed)" in verified.stdout and "ok:" in verified.stdout

@@ -20,9 +20,24 @@ def test_registered_model_runs_lists_and_yields_to_user_config(
 ) -> None:
     link = tmp_path / "mine.gguf"
     link.symlink_to(embedded_path)  # same bytes, and the already-loaded model: no second load
-    register_local_model(home, "mine", link, base="smollm2-135m", description="first", sha256="a" * 64)
     register_local_model(
-        home, "mine", link, base="smollm2-135m", description="second", sha256="b" * 64, extra={"k": "v"}
+        home,
+        "mine",
+        link,
+        catalog=load_settings().catalog,
+        base="smollm2-135m",
+        description="first",
+        sha256="a" * 64,
+    )
+    register_local_model(
+        home,
+        "mine",
+        link,
+        catalog=load_settings().catalog,
+        base="smollm2-135m",
+        description="second",
+        sha256="b" * 64,
+        extra={"k": "v"},
     )
 
     response = weighbridge.chat("What is the capital of France?", model="mine", max_tokens=12)
@@ -54,9 +69,33 @@ def test_registered_model_runs_lists_and_yields_to_user_config(
 
 def test_registry_refuses_what_it_cannot_record(home: Path, embedded_path: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="shipped catalog model"):
-        register_local_model(home, "smollm2-135m", embedded_path, base=None, description="", sha256="")
+        register_local_model(
+            home,
+            "smollm2-135m",
+            embedded_path,
+            catalog=load_settings().catalog,
+            base=None,
+            description="",
+            sha256="",
+        )
     with pytest.raises(ConfigError, match=r"not an existing \.gguf"):
-        register_local_model(home, "x", tmp_path / "absent.gguf", base=None, description="", sha256="")
+        register_local_model(
+            home,
+            "x",
+            tmp_path / "absent.gguf",
+            catalog=load_settings().catalog,
+            base=None,
+            description="",
+            sha256="",
+        )
     with pytest.raises(UnknownModelError, match="smollm2-135m"):
-        register_local_model(home, "x", embedded_path, base="smollm2-13m", description="", sha256="")
+        register_local_model(
+            home,
+            "x",
+            embedded_path,
+            catalog=load_settings().catalog,
+            base="smollm2-13m",
+            description="",
+            sha256="",
+        )
     assert not (home / "models.toml").exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 import uuid
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from weighbridge.config import Settings
 from weighbridge.errors import ProviderError, WeighbridgeError
-from weighbridge.own.pin import pinned_sha256
+from weighbridge.hashing import digest
 from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.targets import Target
@@ -26,6 +25,7 @@ from weighbridge.types import (
     TextResponse,
     Usage,
 )
+from weighbridge.weights import pinned_sha256
 
 if TYPE_CHECKING:
     from weighbridge.privacy import Guard, Vault
@@ -170,7 +170,7 @@ def _retained(text: str | None, retention: str) -> str | None:
     if text is None or retention == "none":
         return None
     if retention == "hash":
-        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return digest(text)
     return text
 
 

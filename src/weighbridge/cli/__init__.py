@@ -68,7 +68,7 @@ def cli(ctx: click.Context, config: str | None, allow_unpinned: bool) -> None:
     With no configuration it runs SmolLM2-135M-Instruct locally: no key, no network.
     """
     ctx.obj = {"config": config}
-    if allow_unpinned:  # read where weights are hashed before a call (weighbridge.own.pin)
+    if allow_unpinned:  # read where weights are hashed before a call (weighbridge.weights)
         os.environ["WEIGHBRIDGE_ALLOW_UNPINNED"] = "1"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from weighbridge.cli import context
-from weighbridge.cli.render import usd
+from weighbridge.money.amounts import format_cost
 
 
 @click.group()
@@ -66,8 +66,8 @@ def list_(ctx: click.Context) -> None:
             k.name,
             k.prefix + "…",
             ", ".join(k.models) if k.models is not None else "all",
-            usd(k.budget_usd) if k.budget_usd is not None else "-",
-            usd(k.spent_usd),
+            format_cost(k.budget_usd) if k.budget_usd is not None else "-",
+            format_cost(k.spent_usd),
             str(k.rpm or "-"),
             "revoked" if k.revoked_at else "live",
         )

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from weighbridge.cli import context
-from weighbridge.cli.render import usd
+from weighbridge.money.amounts import format_cost
 
 
 @click.command()
@@ -51,7 +51,7 @@ def logs(ctx: click.Context, count: int, model: str | None, as_json: bool) -> No
             str(r.completion_tokens or "-"),
             f"{r.latency_ms / 1000:.2f}s" if r.latency_ms is not None else "-",
             f"{r.ttft_ms / 1000:.2f}s" if r.ttft_ms is not None else "-",
-            usd(r.cost_usd),
+            format_cost(r.cost_usd),
         ]
         if texts:
             row += [_excerpt(_last_user_text(r.request)), _excerpt(r.response)]

@@ -21,6 +21,7 @@ def pin(ctx: click.Context, models: tuple[str, ...], lock_file: str | None) -> N
     from rich.console import Console
     from rich.table import Table
 
+    from weighbridge import weights
     from weighbridge.own import pin as pins
     from weighbridge.store import Store
 
@@ -30,8 +31,8 @@ def pin(ctx: click.Context, models: tuple[str, ...], lock_file: str | None) -> N
         lock, warnings = pins.pin(settings, store, pins.models_in_use(settings, models))
     finally:
         store.close()
-    path = pins.lock_path(lock_file)
-    pins.write_lock(path, lock)
+    path = weights.lock_path(lock_file)
+    weights.write_lock(path, lock)
     table = Table(box=None, header_style="bold")
     for column in ("model", "kind", "pinned", "where"):
         table.add_column(column)
@@ -54,12 +55,13 @@ def verify(ctx: click.Context, lock_file: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from weighbridge import weights
     from weighbridge.errors import ConfigError
     from weighbridge.own import pin as pins
     from weighbridge.store import Store
 
-    path = pins.lock_path(lock_file)
-    lock = pins.read_lock(path)
+    path = weights.lock_path(lock_file)
+    lock = weights.read_lock(path)
     if lock is None:
         raise ConfigError(f"no lock file at {path}: run 'weighbridge pin' to write one")
     settings = context.settings(ctx)

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from weighbridge.money.amounts import format_cost
+
 if TYPE_CHECKING:
     from weighbridge.types import ChatResponse
-
-
-def usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == 0:
-        return "$0"
-    if value >= 0.01:
-        return f"${value:,.4f}"
-    return f"${value:.2g}" if value < 1e-6 else f"${value:.7f}".rstrip("0")
 
 
 def seconds(value: float | None) -> str:
@@ -33,5 +25,5 @@ def figures(response: ChatResponse) -> str:
     ]
     if response.tokens_per_s is not None:
         parts.append(f"{response.tokens_per_s:.0f} tokens/s")
-    parts.append(f"{usd(response.cost_usd)} ({response.cost_basis})")
+    parts.append(f"{format_cost(response.cost_usd)} ({response.cost_basis})")
     return "-- " + " · ".join(parts)

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from weighbridge.compare.check_types import compares_with_text, known_types, validate_check
+
 #: promptfoo's names for the same checks, accepted so its files load unchanged.
 ALIASES = {
     "llm-rubric": "judge",
@@ -48,8 +50,6 @@ class Check(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        from weighbridge.compare.scorers import known_types
-
         name = ALIASES.get(value, value)
         if name not in known_types():
             raise ValueError(f"unknown check type '{value}' (known: {', '.join(sorted(known_types()))})")
@@ -57,8 +57,6 @@ class Check(BaseModel):
 
     @model_validator(mode="after")
     def _value_fits_type(self) -> Check:
-        from weighbridge.compare.scorers import validate_check
-
         if self.provider is not None:
             if self.model is not None and self.model != self.provider:
                 raise ValueError("give the judge as 'model' or 'provider', not both")
@@ -86,8 +84,6 @@ class Case(BaseModel):
 
     @model_validator(mode="after")
     def _targets_known(self) -> Case:
-        from weighbridge.compare.scorers import compares_with_text
-
         for check in self.checks:
             if check.value is None and self.reference is None and compares_with_text(check.type):
                 raise ValueError(f"a '{check.type}' check needs a 'value' (or the test a 'reference')")

@@ -13,9 +13,8 @@ to make the key exact. The snapshot that actually answered is kept with each cel
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 
+from weighbridge.hashing import content_hash
 from weighbridge.store import Store
 from weighbridge.targets import Target
 from weighbridge.types import ChatRequest
@@ -35,5 +34,4 @@ async def identity(store: Store, target: Target) -> str:
 def cell_hash(model: str, weights: str, request: ChatRequest, sample: int) -> str:
     asked = request.model_dump(mode="json", exclude_none=True, exclude={"model"})
     payload = {"v": _VERSION, "model": model, "weights": weights, "request": asked, "sample": sample}
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return content_hash(payload)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from weighbridge.money.amounts import format_usd_short
+
 WIDTH, HEIGHT = 460, 300
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 14, 44
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -148,9 +150,7 @@ def _nice_step(raw: float) -> float:
 
 def _tick(value: float, fmt: str) -> str:
     if fmt == "$":
-        if value == 0:
-            return "$0"
-        return f"${value:.2g}" if value < 0.01 else f"${value:,.2f}"
+        return "$0" if value == 0 else format_usd_short(value)
     if fmt == "s":
         return f"{value:.2g} s" if value < 1 else f"{value:,.1f} s"
     return f"{value:g}"

@@ -14,11 +14,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from weighbridge.cli.render import usd
 from weighbridge.compare import charts
 from weighbridge.compare.recommend import Recommendation
 from weighbridge.compare.results import Results, cell_score
 from weighbridge.compare.stats import ModelSummary
+from weighbridge.money.amounts import format_cost
 
 _CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto;
@@ -175,7 +175,7 @@ def render(results: Results, summaries: list[ModelSummary], recommendation: Reco
         ),
         fmt=lambda v: "-" if v is None else f"{v:.2f}",
         sec=lambda v: "-" if v is None else f"{v:.2f} s",
-        usd=usd,
+        usd=format_cost,
     )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from weighbridge.cli.render import usd
 from weighbridge.compare.results import Results
 from weighbridge.compare.stats import Interval, ModelSummary, paired_difference, prompt_scores
+from weighbridge.money.amounts import format_cost
 
 #: Below this many prompts no interval is narrow enough to rank models.
 MIN_PROMPTS = 10
@@ -87,7 +87,7 @@ def recommend(results: Results, summaries: list[ModelSummary]) -> Recommendation
         lines.append(
             f"Cheapest model statistically indistinguishable from the best: {cheapest.model}, "
             f"{score_share} of the best score at {cost_share} of its cost "
-            f"({usd(cheapest.cost_per_1k)} vs {usd(best.cost_per_1k)} per 1,000 prompts); "
+            f"({format_cost(cheapest.cost_per_1k)} vs {format_cost(best.cost_per_1k)} per 1,000 prompts); "
             f"the difference, {comparison.difference:+.2f} (95% CI {_ci(comparison.interval)}), includes 0."
         )
     elif tied:
@@ -137,7 +137,7 @@ def _value_line(scored: list[ModelSummary], worse: Sequence[Comparison] = ()) ->
     behind = next((c for c in worse if c.model == name), None)
     caveat = f", though it scores {behind.difference:.2f} below the best" if behind else ""
     return [
-        f"Best score per dollar: {s.model}, {s.score:.2f} at {usd(s.cost_per_1k)} per 1,000 prompts "
+        f"Best score per dollar: {s.model}, {s.score:.2f} at {format_cost(s.cost_per_1k)} per 1,000 prompts "
         f"({s.score / s.cost_per_1k:,.1f} points per dollar{caveat})."
     ]
 

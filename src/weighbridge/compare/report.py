@@ -13,12 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from weighbridge.cli.render import usd
 from weighbridge.compare.cases import Case
 from weighbridge.compare.recommend import Recommendation
 from weighbridge.compare.results import Results, cell_score
 from weighbridge.compare.runner import Progress as RunProgress
 from weighbridge.compare.stats import Interval, ModelSummary
+from weighbridge.money.amounts import format_cost
 from weighbridge.store.runs import CellRow
 
 OUTPUT_CHARS = 400
@@ -66,7 +66,9 @@ def _answer(results: Results, model: str, prompt_id: str) -> Group | Text:
             line.append(f"  {failing[0]['check']}: {_flat(failing[0]['reason'], 80)}", style="dim")
         parts.append(line)
     timing = f"{cell.latency_s:.2f} s" if cell.latency_s is not None else ""
-    parts.append(Text(f"{timing} · {usd(cell.cost_usd)}" + (" · cached" if cell.cached else ""), style="dim"))
+    parts.append(
+        Text(f"{timing} · {format_cost(cell.cost_usd)}" + (" · cached" if cell.cached else ""), style="dim")
+    )
     return Group(*parts)
 
 
@@ -87,8 +89,8 @@ def summary_table(summaries: list[ModelSummary]) -> Table:
         ("latency p50 / p95", [f"{_sec(s.latency_p50)} / {_sec(s.latency_p95)}" for s in summaries]),
         ("first token p50", [_sec(s.ttft_p50) for s in summaries]),
         ("tokens in / out", [f"{s.prompt_tokens:,} / {s.completion_tokens:,}" for s in summaries]),
-        ("cost", [usd(s.cost_usd) for s in summaries]),
-        ("cost per 1k prompts", [usd(s.cost_per_1k) for s in summaries]),
+        ("cost", [format_cost(s.cost_usd) for s in summaries]),
+        ("cost per 1k prompts", [format_cost(s.cost_per_1k) for s in summaries]),
     ]
     for name, values in rows:
         table.add_row(name, *values)

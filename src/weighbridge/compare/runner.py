@@ -20,8 +20,9 @@ from typing import Any
 from weighbridge.client import Client
 from weighbridge.compare import cellkey, judge, pairwise
 from weighbridge.compare.cases import Case, PromptSet
+from weighbridge.compare.check_types import TYPES
 from weighbridge.compare.limits import Limits
-from weighbridge.compare.scorers import SCORERS, Answer, score_pure
+from weighbridge.compare.scorers import Answer, score_pure
 from weighbridge.config import Settings
 from weighbridge.errors import InvalidRequestError, UnknownModelError, WeighbridgeError
 from weighbridge.store import runs
@@ -100,7 +101,7 @@ def _check_judges(settings: Settings, prompt_set: PromptSet, default: str) -> No
     """A judge model nobody knows is a typo: say so before any model is asked anything."""
     for case in prompt_set.cases:
         for check in case.checks:
-            if SCORERS[check.type].kind != "pure":
+            if TYPES[check.type].kind != "pure":
                 _require_known(settings, check.model or default)
 
 
@@ -299,7 +300,7 @@ async def _score(cell: runs.CellRow, case: Case, asker: judge.Asker, judge_model
         return
     answer = answer_of(cell)
     for check in case.checks:
-        kind = SCORERS[check.type].kind
+        kind = TYPES[check.type].kind
         if kind == "pure":
             cell.scores.append(score_pure(check, answer, case).model_dump())
         elif kind == "judge":
@@ -317,7 +318,7 @@ async def _pairwise(
             by_prompt.setdefault((cell.prompt_id, cell.sample), {})[cell.model] = cell
     work = []
     for case in prompt_set.cases:
-        for check in (c for c in case.checks if SCORERS[c.type].kind == "pairwise"):
+        for check in (c for c in case.checks if TYPES[c.type].kind == "pairwise"):
             for (prompt_id, _), answered in by_prompt.items():
                 if prompt_id == case.id:
                     work.append((case, check, answered))

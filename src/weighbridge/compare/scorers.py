@@ -1,9 +1,9 @@
 """Checks on one answer, each a pure function from (check, answer, case) to a :class:`Score`.
 
-Every check gives a score in [0, 1], a pass/fail and a reason a person can read; the table
-:data:`SCORERS` is the one place a check type is named. ``judge`` and ``pairwise`` ask a
-model, so they are listed here with their kind and run by :mod:`weighbridge.compare.judge`
-and :mod:`weighbridge.compare.pairwise`, which the runner calls with a client.
+Every check gives a score in [0, 1], a pass/fail and a reason a person can read; :data:`PURE`
+maps each pure check type to its function. ``judge`` and ``pairwise`` ask a model, so they are
+run by :mod:`weighbridge.compare.judge` and :mod:`weighbridge.compare.pairwise`, which the
+runner calls with a client.
 
 A score of ``None`` with an ``error`` means the check could not be made (a judge that
 answered nothing parseable, a user function that raised): it is reported as an error and
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -47,15 +47,6 @@ class Score(BaseModel):
 
 
 PureScorer = Callable[[Check, Answer, Case], Score]
-Kind = Literal["pure", "judge", "pairwise"]
-
-
-@dataclass(frozen=True)
-class Scorer:
-    kind: Kind
-    fn: PureScorer | None = None
-    #: What a check of this type needs, checked when the prompt set loads.
-    needs: tuple[str, ...] = field(default=())
 
 
 def _result(check: Check, score: float, passed: bool, reason: str) -> Score:
@@ -248,87 +239,30 @@ def python(check: Check, answer: Answer, case: Case) -> Score:
     return _result(check, value, passed if passed is not None else value >= threshold, reason)
 
 
-SCORERS: dict[str, Scorer] = {
-    "contains": Scorer("pure", contains, ("text",)),
-    "icontains": Scorer("pure", icontains, ("text",)),
-    "not-contains": Scorer("pure", not_contains, ("text",)),
-    "not-icontains": Scorer("pure", not_icontains, ("text",)),
-    "regex": Scorer("pure", regex, ("text",)),
-    "equals": Scorer("pure", equals, ("text",)),
-    "is-json": Scorer("pure", is_json, ("optional-schema",)),
-    "json-schema": Scorer("pure", json_schema, ("schema",)),
-    "exact-match": Scorer("pure", exact_match),
-    "normalised-match": Scorer("pure", normalised_match),
-    "numeric-match": Scorer("pure", numeric_match),
-    "token-f1": Scorer("pure", token_f1),
-    "latency": Scorer("pure", latency, ("threshold",)),
-    "cost": Scorer("pure", cost, ("threshold",)),
-    "python": Scorer("pure", python, ("function",)),
-    "judge": Scorer("judge", None, ("text",)),
-    "pairwise": Scorer("pairwise"),
+#: The function behind each pure check type (the types themselves are listed, with what each
+#: needs, in :mod:`weighbridge.compare.check_types`).
+PURE: dict[str, PureScorer] = {
+    "contains": contains,
+    "icontains": icontains,
+    "not-contains": not_contains,
+    "not-icontains": not_icontains,
+    "regex": regex,
+    "equals": equals,
+    "is-json": is_json,
+    "json-schema": json_schema,
+    "exact-match": exact_match,
+    "normalised-match": normalised_match,
+    "numeric-match": numeric_match,
+    "token-f1": token_f1,
+    "latency": latency,
+    "cost": cost,
+    "python": python,
 }
-
-
-#: Checks that compare with a text: their value, or else the case's reference.
-_TEXT_TARGETS = {
-    "contains",
-    "icontains",
-    "not-contains",
-    "not-icontains",
-    "regex",
-    "equals",
-    "exact-match",
-    "normalised-match",
-    "numeric-match",
-    "token-f1",
-}
-
-
-def compares_with_text(name: str) -> bool:
-    return name in _TEXT_TARGETS
-
-
-def known_types() -> set[str]:
-    return set(SCORERS)
-
-
-def validate_check(check: Check) -> None:
-    """Refuse a check that could never be made, while the file's line is still known."""
-    needs = SCORERS[check.type].needs
-    if "threshold" in needs and check.threshold is None:
-        raise ValueError(f"a '{check.type}' check needs a 'threshold'")
-    if "text" in needs and check.value is not None and not isinstance(check.value, str | int | float):
-        raise ValueError(f"the value of a '{check.type}' check must be text")
-    if check.type == "regex" and isinstance(check.value, str):
-        try:
-            re.compile(check.value)
-        except re.error as exc:
-            raise ValueError(f"the regex {check.value!r} does not compile: {exc}") from None
-    if check.max_tokens is not None and SCORERS[check.type].kind == "pure":
-        raise ValueError(f"'max_tokens' is the judge's budget; a '{check.type}' check asks no model")
-    if check.type == "judge" and not check.value:
-        raise ValueError("a 'judge' check needs a rubric as its 'value'")
-    if "function" in needs and not re.fullmatch(r".+\.py:[A-Za-z_]\w*", str(check.value or "")):
-        raise ValueError("a 'python' check needs 'value: file.py:function'")
-    if "schema" in needs or ("optional-schema" in needs and check.value is not None):
-        _check_schema(check.value)
-
-
-def _check_schema(schema: Any) -> None:
-    if not isinstance(schema, dict):
-        raise ValueError("the schema must be a JSON object")
-    from jsonschema import exceptions, validators
-
-    try:
-        validators.validator_for(schema).check_schema(schema)
-    except exceptions.SchemaError as exc:
-        raise ValueError(f"not a valid JSON schema: {exc.message}") from None
 
 
 def score_pure(check: Check, answer: Answer, case: Case) -> Score:
     """Run one pure check; a check that raises is an error, never a crash of the run."""
-    fn = SCORERS[check.type].fn
-    assert fn is not None, f"{check.type} is scored by a model"
+    fn = PURE[check.type]
     try:
         return fn(check, answer, case)
     except Exception as exc:  # a scorer bug must not lose the run's other results

@@ -14,6 +14,7 @@ from weighbridge.engines.options import EngineOptions
 from weighbridge.errors import ModelLoadError
 from weighbridge.store import Store
 from weighbridge.targets import Target
+from weighbridge.weights import pinned_sha256
 
 
 class Engines:
@@ -34,7 +35,9 @@ class Engines:
         async with lock:
             engine = self._engines.get(path)
             if engine is None:
-                await asyncio.to_thread(_check_pin, self._store, target.model_id, path)
+                # a file that no longer matches weighbridge.lock is refused before the engine
+                # starts, exactly as the in-process path refuses it
+                await asyncio.to_thread(pinned_sha256, self._store, target.model_id, path)
                 engine = self._engines[path] = Engine(target, path, self.options, llama_server(), self._home)
         try:
             await engine.ensure_running()
@@ -84,11 +87,3 @@ class Engines:
     def stop_all(self) -> None:
         for engine in self._engines.values():
             engine.stop()
-
-
-def _check_pin(store: Store, model_id: str, path: Path) -> None:
-    """A weight file that no longer matches weighbridge.lock is refused before the engine
-    starts, exactly as the in-process path refuses it."""
-    from weighbridge.own.pin import pinned_sha256
-
-    pinned_sha256(store, model_id, path)

@@ -1,4 +1,4 @@
-"""Exact sums of logged costs, and how they are shown.
+"""Exact sums of logged costs, and how every money figure is shown: the one home for that.
 
 The log stores each call's cost as a float. Adding floats drifts (``0.1 + 0.2`` is not
 ``0.3``), and a total that differs from its parts by a fraction of a cent cannot be reconciled
@@ -39,3 +39,20 @@ def format_usd(amount: Decimal) -> str:
         return f"{sign}${to_cents(size):,.2f}"
     places = -size.adjusted() + 1  # two significant digits
     return f"{sign}${size.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
+
+
+def format_cost(value: float | None) -> str:
+    """One call's cost, or a per-prompt figure: four decimals from a cent up, and enough digits
+    below it that a local model's $0.0000017 is not rounded away; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "$0"
+    if value >= 0.01:
+        return f"${value:,.4f}"
+    return f"${value:.2g}" if value < 1e-6 else f"${value:.7f}".rstrip("0")
+
+
+def format_usd_short(value: float) -> str:
+    """A chart tick or table cell: cents from a cent up, two significant digits below."""
+    return f"${value:.2g}" if value < 0.01 else f"${value:,.2f}"

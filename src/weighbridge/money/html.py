@@ -6,6 +6,7 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 from weighbridge.money import chart, svg
+from weighbridge.money.amounts import format_usd_short
 from weighbridge.money.report import Report, tokens, verdict
 
 _STYLE = """
@@ -18,17 +19,13 @@ dt { font-weight: 600; } dd { margin: 0 0 .4em 1.5em; color: #444; }
 """
 
 
-def _usd(value: float) -> str:
-    return f"${value:,.2f}" if value >= 0.01 else f"${value:.2g}"
-
-
 def render(report: Report) -> str:
     s = report.scenario
     drawn = chart.build(s, report.crossings, [r.volume for r in report.rows])
     picture = svg.render(drawn)
     notes = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in report.inputs.notes.items())
     apis = "".join(
-        f"<tr><td>{escape(c.api.model)}</td><td>{_usd(c.api_per_mtok)}</td>"
+        f"<tr><td>{escape(c.api.model)}</td><td>{format_usd_short(c.api_per_mtok)}</td>"
         f"<td>{escape(tokens(c.first)) if c.first is not None else 'never'}</td>"
         f"<td style='text-align:left'>{escape(verdict(c))}</td></tr>"
         for c in report.crossings
@@ -38,7 +35,9 @@ def render(report: Report) -> str:
     for row in report.rows:
         costs = [row.self_hosted_usd, *row.api_usd]
         best = min(costs)
-        cells = "".join(f"<td class='{'cheapest' if c == best else ''}'>{_usd(c)}</td>" for c in costs)
+        cells = "".join(
+            f"<td class='{'cheapest' if c == best else ''}'>{format_usd_short(c)}</td>" for c in costs
+        )
         body.append(f"<tr><td>{tokens(row.volume)}</td><td>{row.machines}</td>{cells}</tr>")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -48,7 +47,7 @@ def render(report: Report) -> str:
         f"<p>One machine: {s.decode_tokens_per_s:,.1f} output tokens/s, {s.prefill_tokens_per_s:,.1f} input "
         f"tokens/s, ${s.usd_per_hour:g}/h, kept {s.utilisation:.0%} busy, so it carries "
         f"{escape(tokens(s.capacity))} tokens/month ({s.input_share:.0%} input) at "
-        f"{_usd(s.floor_per_mtok)} per million tokens when full.</p>"
+        f"{format_usd_short(s.floor_per_mtok)} per million tokens when full.</p>"
         f"<dl>{notes}</dl>"
         "<h2>Where self-hosting becomes cheaper</h2>"
         "<table><tr><th>API</th><th>USD / M tokens</th><th>crossover</th>"

@@ -20,7 +20,6 @@ baselined on their first run; ``rebaseline`` starts the model's baseline over.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pydantic import ValidationError
 
 from weighbridge.client import Client
 from weighbridge.errors import InvalidRequestError
+from weighbridge.hashing import canonical_json, sha256_hex
 from weighbridge.store import Store
 from weighbridge.types import ChatResponse, Message, validation_message
 
@@ -129,8 +129,7 @@ def _canary(line: str, where: str) -> Canary:
         messages = [Message.model_validate(m).model_dump(exclude_none=True) for m in raw]
     except ValidationError as exc:
         raise InvalidRequestError(f"{where}: {validation_message(exc)}") from None
-    canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    sha = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    sha = sha256_hex(canonical_json(messages))
     return Canary(str(item.get("id") or sha[:12]), messages, sha)
 
 

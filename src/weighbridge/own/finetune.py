@@ -154,6 +154,7 @@ def finetune(
             settings.home,
             name,
             gguf_file,
+            catalog=settings.catalog,
             base=found.catalog_id,
             description=f"LoRA fine-tune (rank {options.rank}, {total} steps) of {base} on {data.name}",
             sha256=gguf_sha,

@@ -2,14 +2,9 @@
 
 ``weighbridge.lock`` (JSON; in the current directory, or ``--lock FILE``, or
 ``$WEIGHBRIDGE_LOCK``) holds the sha256, size and path of every local weight file in use and
-the upstream id of every remote model in use. While a lock exists, a local model whose file no
-longer hashes to its pin refuses to load (:func:`pinned_sha256`, called where the client
-first hashes the weights) unless ``WEIGHBRIDGE_ALLOW_UNPINNED=1`` (``--allow-unpinned``). A
-model the lock does not name is allowed: a pin is a promise about what was pinned, not a
-whitelist.
-
-Only GGUF and safetensors files are ever loaded: the other weight formats (``.bin``, ``.pt``,
-``.ckpt``...) are Python pickles, and loading a pickle runs whatever code it carries.
+the upstream id of every remote model in use. What is enforced at load time, and how
+the lock file is read, is in :mod:`weighbridge.weights`; this module writes pins and checks
+them.
 
 The load check trusts the hash cache (path, size, mtime), as every call does; ``pin`` and
 ``verify`` read every byte, so a file edited with its mtime put back is still caught, and
@@ -19,58 +14,27 @@ they refresh the cache with what they find.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from weighbridge.config import Settings
-from weighbridge.errors import ConfigError, MissingKeyError, ModelLoadError, UnknownModelError
+from weighbridge.errors import MissingKeyError, ModelLoadError, UnknownModelError
 from weighbridge.own.registry import registered_models
 from weighbridge.store import Store
 from weighbridge.targets import resolve
-from weighbridge.weights import weight_sha256
+from weighbridge.weights import (
+    FilePin,
+    Lock,
+    SnapshotPin,
+)
 
-LOCK_FILE = "weighbridge.lock"
-LOCK_ENV = "WEIGHBRIDGE_LOCK"
-ALLOW_ENV = "WEIGHBRIDGE_ALLOW_UNPINNED"
-LOADABLE_SUFFIXES = (".gguf", ".safetensors")
 #: A dated or numbered snapshot: 2025-08-07 / 20250514, a -0709 or -2407 tail, gemini's -001.
 _SNAPSHOT = re.compile(r"(?:19|20)\d{2}-?[01]\d-?[0-3]\d|-\d{3,4}$|@\d+")
-
-
-@dataclass(frozen=True)
-class FilePin:
-    path: str
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class SnapshotPin:
-    provider: str
-    upstream: str
-
-
-@dataclass
-class Lock:
-    files: dict[str, FilePin] = field(default_factory=dict)
-    snapshots: dict[str, SnapshotPin] = field(default_factory=dict)
-    pinned_at: str = ""
-
-    def dumps(self) -> str:
-        data = {
-            "version": 1,
-            "pinned_at": self.pinned_at,
-            "files": {name: asdict(pin) for name, pin in sorted(self.files.items())},
-            "snapshots": {name: asdict(pin) for name, pin in sorted(self.snapshots.items())},
-        }
-        return json.dumps(data, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -83,67 +47,6 @@ class Check:
     now: str
     status: str
     ok: bool
-
-
-def lock_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    chosen = explicit or os.environ.get(LOCK_ENV)
-    return Path(chosen).expanduser() if chosen else Path.cwd() / LOCK_FILE
-
-
-def read_lock(path: Path) -> Lock | None:
-    """The lock at ``path``, or None when there is none (then nothing is enforced)."""
-    try:
-        data = json.loads(path.read_text("utf-8"))
-        return Lock(
-            files={name: FilePin(**pin) for name, pin in data.get("files", {}).items()},
-            snapshots={name: SnapshotPin(**pin) for name, pin in data.get("snapshots", {}).items()},
-            pinned_at=str(data.get("pinned_at", "")),
-        )
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(
-            f"the lock file {path} is unreadable ({type(exc).__name__}): "
-            "run 'weighbridge pin' to write it again"
-        ) from None
-
-
-def write_lock(path: Path, lock: Lock) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(lock.dumps(), "utf-8")
-    os.replace(tmp, path)
-
-
-def check_loadable(path: Path) -> None:
-    """Refuse any weight format but GGUF and safetensors: the others are pickles."""
-    if path.suffix.lower() not in LOADABLE_SUFFIXES:
-        raise ModelLoadError(
-            f"refusing to load {path}: only .gguf and .safetensors weights are loaded; "
-            f"'{path.suffix or path.name}' files may be Python pickles, which run code when loaded. "
-            "Convert the checkpoint to GGUF or safetensors first"
-        )
-
-
-def pinned_sha256(store: Store, model: str, path: Path) -> str:
-    """The weight file's sha256, once it is known to be loadable and to match its pin."""
-    check_loadable(path)
-    sha = weight_sha256(store, path)
-    if os.environ.get(ALLOW_ENV, "").lower() in ("1", "true", "yes"):
-        return sha
-    where = lock_path()
-    lock = read_lock(where)
-    if lock is None:
-        return sha
-    resolved = str(path.resolve())
-    for name, pin in lock.files.items():
-        if (name == model or pin.path == resolved) and pin.sha256 != sha:
-            raise ModelLoadError(
-                f"refusing to load model '{model}': its weight file {path} has sha256 {sha}, "
-                f"but {where} pins '{name}' to sha256 {pin.sha256} ({pin.path}). "
-                "If the change is intended, run 'weighbridge pin' to pin the new file; "
-                f"to load it anyway, pass --allow-unpinned (or set {ALLOW_ENV}=1)"
-            )
-    return sha
 
 
 def models_in_use(settings: Settings, named: Sequence[str] = ()) -> list[str]:

@@ -21,12 +21,11 @@ from pathlib import Path
 from weighbridge.config import Settings
 from weighbridge.errors import InvalidRequestError, ModelLoadError
 from weighbridge.own.measure import Measurement, heldout_text, measure, threads_to_use
-from weighbridge.own.pin import pinned_sha256
 from weighbridge.own.registry import register_local_model
 from weighbridge.providers.gguf_meta import read_metadata
 from weighbridge.store import Store
 from weighbridge.targets import resolve
-from weighbridge.weights import weight_sha256
+from weighbridge.weights import pinned_sha256, weight_sha256
 
 #: The types llama.cpp makes without an importance matrix (the IQ1-IQ3 types need one).
 TYPES = (
@@ -87,6 +86,7 @@ def quantize_model(
         settings.home,
         name,
         out,
+        catalog=settings.catalog,
         base=base,
         description=f"{model} quantized from {source_type} to {qtype} by llama.cpp",
         sha256=sha,

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from weighbridge.catalog import ModelEntry, shipped_catalog_data
+from weighbridge.catalog import Catalog, ModelEntry, shipped_catalog_data
 from weighbridge.errors import ConfigError, UnknownModelError
 from weighbridge.types import validation_message
 
@@ -45,19 +45,22 @@ def register_local_model(
     name: str,
     gguf: Path,
     *,
+    catalog: Catalog,
     base: str | None,
     description: str,
     sha256: str,
     extra: dict[str, str] | None = None,
 ) -> None:
-    """Record ``gguf`` as the catalog model ``name``; registering a name again replaces it."""
+    """Record ``gguf`` as the catalog model ``name``; registering a name again replaces it.
+    ``base`` (a model of ``catalog``, or one registered since) lends it licence, template and
+    defaults."""
     _check_name(name)
     gguf = gguf.expanduser().resolve()
     if gguf.suffix.lower() != ".gguf" or not gguf.is_file():
         raise ConfigError(f"cannot register {gguf}: not an existing .gguf file")
     entry: dict[str, Any] = {"name": name, "modality": "chat", "open_weights": True, "notes": description}
     if base is not None:
-        inherited = _base_entry(home, base)
+        inherited = _base_entry(home, catalog, base)
         entry.update({key: inherited[key] for key in _INHERITED if inherited.get(key) is not None})
     entry["serve"] = [{"provider": "llamacpp", "file": str(gguf)}]
     try:
@@ -107,14 +110,12 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"'{name}' is a shipped catalog model; register the new model under another name")
 
 
-def _base_entry(home: Path, base: str) -> dict[str, Any]:
-    """The base's entry as data: a registered model first, else the catalog with the user's config."""
+def _base_entry(home: Path, catalog: Catalog, base: str) -> dict[str, Any]:
+    """The base's entry as data: a registered model first (it may be newer than ``catalog``),
+    else the catalog with the user's config."""
     registered = registered_models(home)
     if base in registered:
         return registered[base]
-    from weighbridge.config import load_settings
-
-    catalog = load_settings().catalog
     if base not in catalog.models:
         raise UnknownModelError(base, [*catalog.models, *registered])
     return catalog.models[base].model_dump(exclude_none=True, mode="json")

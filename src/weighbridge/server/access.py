@@ -9,7 +9,6 @@ the real cost is settled. A route with a budget is held to it the same way, whoe
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
@@ -17,6 +16,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
+from weighbridge.hashing import digest
 from weighbridge.routing.routes import Route
 from weighbridge.server.errors import HTTPFailure, Refused
 from weighbridge.store import Store, route_budgets
@@ -56,13 +58,13 @@ class Access:
     ) -> None:
         self._store = store
         self._routes = routes or {}
-        self._master = _sha(master_key) if master_key else None
+        self._master = digest(master_key) if master_key else None
         self._windows: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def identify(self, presented: str | None) -> Caller:
         """The caller behind ``presented``; without a master key, keyless callers are local."""
-        if presented and self._master and secrets.compare_digest(_sha(presented), self._master):
+        if presented and self._master and secrets.compare_digest(digest(presented), self._master):
             return Caller("master")
         if presented and presented.startswith(store_keys.KEY_PREFIX):
             with self._store.connection() as db:
@@ -151,5 +153,9 @@ def _over_budget(what: str, worst_usd: float) -> Refused:
     )
 
 
-def _sha(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+def presented_key(request: Request) -> str | None:
+    """The key a request carries in a header, as the OpenAI or the Anthropic SDK sends it."""
+    if key := request.headers.get("x-api-key"):
+        return key
+    value = request.headers.get("authorization", "")
+    return value[7:].strip() or None if value.lower().startswith("bearer ") else None

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from weighbridge.client import Client
 from weighbridge.errors import WeighbridgeError
 from weighbridge.server import anthropic_wire, openai_wire, text_wire
-from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold
+from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold, presented_key
 from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
@@ -334,11 +334,3 @@ def _served_by(answer: Metered | AsyncStream, blind: bool = False) -> dict[str, 
         headers["x-weighbridge-route"] = route[0]
         headers["x-weighbridge-route-reason"] = route[1].encode("ascii", "replace").decode()
     return headers
-
-
-def presented_key(request: Request) -> str | None:
-    """The key a request carries in a header, as the OpenAI or the Anthropic SDK sends it."""
-    if key := request.headers.get("x-api-key"):
-        return key
-    value = request.headers.get("authorization", "")
-    return value[7:].strip() or None if value.lower().startswith("bearer ") else None

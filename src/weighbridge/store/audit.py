@@ -11,20 +11,18 @@ head hash elsewhere (``weighbridge audit verify`` prints it) closes that gap.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from weighbridge.hashing import content_hash
 
 GENESIS = "sha256:" + "0" * 64
 
 
 def record_hash(values: dict[str, Any]) -> str:
     """The hash of one record, from all its columns except ``hash``."""
-    body = {k: v for k, v in values.items() if k != "hash"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return content_hash({k: v for k, v in values.items() if k != "hash"})
 
 
 def append(db: sqlite3.Connection, table_columns: list[str], records: list[dict[str, Any]]) -> None:

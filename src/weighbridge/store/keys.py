@@ -9,7 +9,6 @@ both take the last dollar), and :func:`settle` moves the reservation to the real
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from weighbridge.errors import InvalidRequestError
+from weighbridge.hashing import digest
 
 KEY_PREFIX = "wb-"
 
@@ -36,10 +36,6 @@ class ApiKey:
 
     def allows(self, model: str) -> bool:
         return self.models is None or model in self.models
-
-
-def digest(key: str) -> str:
-    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def create(

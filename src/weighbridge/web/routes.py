@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from weighbridge.errors import InvalidRequestError, UnknownModelError
-from weighbridge.server.access import Caller
+from weighbridge.server.access import Caller, presented_key
 from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Refused
 from weighbridge.server.sessions import clear_cookie, set_cookie
@@ -205,8 +205,6 @@ class Login:
         self.gateway = gateway
 
     async def open(self, request: Request, caller: Caller) -> Response:
-        from weighbridge.server.app import presented_key
-
         key = presented_key(request)
         if key is None:  # a local caller needs no session; a cookie caller has one already
             return await self.show(request, caller)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from weighbridge.hashing import sha256_hex
 from weighbridge.web import ratings
 
 
@@ -32,7 +32,7 @@ _COLUMNS = (
 
 
 def prompt_hash(prompt: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+    return sha256_hex(prompt)
 
 
 def record(
