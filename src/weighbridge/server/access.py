@@ -21,7 +21,7 @@ from starlette.requests import Request
 from weighbridge.hashing import digest
 from weighbridge.routing.routes import Route
 from weighbridge.server.errors import HTTPFailure, Refused
-from weighbridge.store import Store, route_budgets
+from weighbridge.store import Store, ledger, route_budgets
 from weighbridge.store import keys as store_keys
 
 
@@ -120,14 +120,14 @@ class Access:
             return NOTHING_HELD
         worst_usd = worst_case()
         with self._store.connection() as db:
-            if key is not None and not store_keys.reserve(db, key.name, worst_usd):
+            if key is not None and not ledger.KEYS.reserve(db, key.name, worst_usd):
                 raise _over_budget(f"key '{key.name}'", worst_usd)
-            if route_budget is not None and not route_budgets.reserve(
-                db, str(model), route_budget, worst_usd
-            ):
-                if key is not None:
-                    store_keys.settle(db, key.name, worst_usd, 0.0)
-                raise _over_budget(f"route '{model}'", worst_usd)
+            if route_budget is not None:
+                route_budgets.open_row(db, str(model))
+                if not ledger.ROUTES.reserve(db, str(model), worst_usd, route_budget):
+                    if key is not None:
+                        ledger.KEYS.settle(db, key.name, worst_usd, 0.0)
+                    raise _over_budget(f"route '{model}'", worst_usd)
         return Hold(worst_usd if key else 0.0, model if route_budget is not None else None, worst_usd)
 
     def settle(self, caller: Caller, held: Hold, actual_usd: float | None) -> None:
@@ -137,9 +137,9 @@ class Access:
             return
         with self._store.connection() as db:
             if caller.key is not None:
-                store_keys.settle(db, caller.key.name, held.key_usd, actual_usd or 0.0)
+                ledger.KEYS.settle(db, caller.key.name, held.key_usd, actual_usd or 0.0)
             if held.route is not None:
-                route_budgets.settle(db, held.route, held.route_usd, actual_usd or 0.0)
+                ledger.ROUTES.settle(db, held.route, held.route_usd, actual_usd or 0.0)
 
 
 def _over_budget(what: str, worst_usd: float) -> Refused:

@@ -2,9 +2,8 @@
 
 A key carries its limits: the models it may call (``None``: all), a budget in USD and a rate in
 requests per minute. Budgets hold under concurrency because spending is two atomic steps in the
-database: :func:`reserve` adds a request's worst-case cost to ``reserved_usd`` only if
-``spent + reserved + worst`` stays within the budget (one UPDATE, so two requests can never
-both take the last dollar), and :func:`settle` moves the reservation to the real cost.
+database, the ledger's (:data:`weighbridge.store.ledger.KEYS`): the worst case is reserved only
+while it fits, then settled at the real cost.
 """
 
 from __future__ import annotations
@@ -107,22 +106,3 @@ def revoke(db: sqlite3.Connection, name: str) -> bool:
         (datetime.now(UTC).isoformat(), name),
     )
     return cursor.rowcount == 1
-
-
-def reserve(db: sqlite3.Connection, name: str, worst_usd: float) -> bool:
-    """Hold ``worst_usd`` of the key's budget; False when that would pass the budget."""
-    cursor = db.execute(
-        "UPDATE api_keys SET reserved_usd = reserved_usd + ? "
-        "WHERE name = ? AND (budget_usd IS NULL OR spent_usd + reserved_usd + ? <= budget_usd)",
-        (worst_usd, name, worst_usd),
-    )
-    return cursor.rowcount == 1
-
-
-def settle(db: sqlite3.Connection, name: str, reserved_usd: float, actual_usd: float) -> None:
-    """Release a reservation and charge what the request really cost."""
-    db.execute(
-        "UPDATE api_keys SET reserved_usd = MAX(reserved_usd - ?, 0), spent_usd = spent_usd + ? "
-        "WHERE name = ?",
-        (reserved_usd, actual_usd, name),
-    )
