@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from weighbridge.store import InferenceRecord, Store
+from weighbridge.store import InferenceRecord, Store, ledger
 from weighbridge.store import keys as store_keys
 
 
@@ -49,7 +49,7 @@ def _log(home: Path) -> None:
                 )
             )
             with store.connection() as db:
-                store_keys.settle(db, "team-a", 0.0, cost if provider == "openai" and cost else 0.0)
+                ledger.KEYS.settle(db, "team-a", 0.0, cost if provider == "openai" and cost else 0.0)
     finally:
         store.close()
 
