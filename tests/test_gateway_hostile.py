@@ -154,7 +154,7 @@ def test_inputs_that_once_reached_the_model_are_refused_first(
     assert_error_shape(response, "anthropic" if path == "/v1/messages" else "openai")
 
 
-def test_a_thousand_hostile_requests_never_get_a_500(gateway: tuple[str, Path]) -> None:
+def test_five_hundred_hostile_requests_never_get_a_500(gateway: tuple[str, Path]) -> None:
     """A seeded corpus: mutated valid bodies on every JSON route, plus raw bodies that are not
     JSON or barely are. Each answer is a JSON error in the route's protocol (or a real answer
     where the mutation left the request valid), and the gateway's log has no traceback."""
@@ -162,7 +162,7 @@ def test_a_thousand_hostile_requests_never_get_a_500(gateway: tuple[str, Path]) 
     rng = random.Random(20)
     statuses: dict[int, int] = {}
     with httpx.Client(base_url=base, timeout=60) as client:
-        for i in range(1000):
+        for i in range(500):
             path = rng.choice(list(BASES))
             protocol = "anthropic" if path == "/v1/messages" else "openai"
             content = rng.choice(RAW_BODIES) if i % 5 == 0 else json.dumps(mutate(BASES[path], rng)).encode()
@@ -171,5 +171,5 @@ def test_a_thousand_hostile_requests_never_get_a_500(gateway: tuple[str, Path]) 
             assert response.status_code < 500, (path, content[:300], response.text)
             if response.status_code >= 400:
                 assert_error_shape(response, protocol)
-    assert statuses.get(400, 0) > 300, statuses
+    assert statuses.get(400, 0) > 150, statuses
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
