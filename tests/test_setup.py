@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "llama-cpp"
 TOOLS = ("bash", "grep", "cat", "cut", "cksum", "uname", "printf", "env")
@@ -75,3 +78,33 @@ def test_this_machine_got_the_build_its_hardware_calls_for() -> None:
     built_for_cuda = (lib / "libggml-cuda.so").exists()
     assert built_for_cuda == (backend == "cuda"), sorted(p.name for p in lib.iterdir())
     assert (lib / "libllama.so").exists()
+
+
+def test_without_llama_server_ps_and_serve_say_why_local_models_run_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What set-up recorded when the engine could not be built is what `ps` and `serve` repeat,
+    and serve then keeps local models in-process."""
+    from click.testing import CliRunner
+
+    from weighbridge.cli import cli
+    from weighbridge.cli.serve import _use_engines
+    from weighbridge.client import Client
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "llama-server.missing").write_text("cmake is not installed and could not be installed\n")
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setenv("PATH", str(venv / "bin"))
+    monkeypatch.delenv("WEIGHBRIDGE_LLAMA_SERVER", raising=False)
+
+    listed = CliRunner().invoke(cli, ["ps"])
+    assert listed.exit_code == 0
+    note = "note: no llama-server (cmake is not installed and could not be installed): serve runs local models in-process, one request at a time"
+    assert listed.stderr.strip() == note
+    assert "no engines running" in listed.stdout
+
+    with Client() as client:
+        _use_engines(client)
+        assert client.engines is None
+    assert capsys.readouterr().err.strip() == note
