@@ -135,6 +135,12 @@ def mutate(body: dict[str, object], rng: random.Random) -> dict[str, object]:
         ("/v1/embeddings", {"model": "smollm2-135m", "input": ["fine", ""]}, "must not be empty"),
         ("/v1/embeddings", {"model": "smollm2-135m", "input": [[]]}, "must not be empty"),
         ("/v1/completions", {"model": "smollm2-135m", "prompt": "\ud800"}, "surrogate"),
+        ("/v1/completions", {"model": "smollm2-135m", "prompt": "hi", "max_tokens": 2**70}, "whole context"),
+        (
+            "/v1/chat/completions",
+            {"model": "smollm2-135m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2**70},
+            "max_tokens",
+        ),
         (
             "/v1/messages",
             {"model": "smollm2-135m", "max_tokens": 1, "messages": [{"role": "user", "content": "\udfff"}]},
@@ -145,8 +151,9 @@ def mutate(body: dict[str, object], rng: random.Random) -> dict[str, object]:
 def test_inputs_that_once_reached_the_model_are_refused_first(
     gateway: tuple[str, Path], path: str, body: dict[str, object], needle: str
 ) -> None:
-    """Found by the corpus below: an empty text to embed (llama_decode failed: a 502) and an
-    unpaired surrogate (no encoder takes it: a 500)."""
+    """Found by the corpus below: an empty text to embed (llama_decode failed: a 502), an
+    unpaired surrogate (no encoder takes it: a 500), and a max_tokens past any context (it held
+    the in-process model's one worker, and every text request queued behind it, for a minute)."""
     base, _ = gateway
     response = httpx.post(base + path, content=json.dumps(body), headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text

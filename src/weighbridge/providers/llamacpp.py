@@ -163,6 +163,7 @@ class _Worker:
         request = job.request
         assert isinstance(request, ChatRequest)
         prompt_tokens = _prompt_tokens(llama, request)
+        llamacpp_text.check_max_tokens(llama, request.max_tokens)
         room = llama.n_ctx() - len(prompt_tokens)
         if room < 1:
             raise InvalidRequestError(

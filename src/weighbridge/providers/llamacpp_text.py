@@ -30,6 +30,7 @@ from weighbridge.types import (
 def complete_text(llama: Any, request: TextRequest) -> TextCompletion:
     """Continue the prompt as raw text; with ``logprobs``, score what is returned."""
     prompt = request.prompt if isinstance(request.prompt, list) else tokenize(llama, request.prompt)
+    check_max_tokens(llama, request.max_tokens)
     room = llama.n_ctx() - len(prompt)
     if room < 0 or (room == 0 and request.max_tokens > 0):
         raise _too_long(llama, len(prompt))
@@ -183,6 +184,16 @@ def _as_openai(
         top_logprobs=top,
         text_offset=offsets,
     )
+
+
+def check_max_tokens(llama: Any, max_tokens: int | None) -> None:
+    """Refuse an answer longer than the whole context, as OpenAI does: clamped instead, it
+    would hold the model's one worker for as long as the context takes to fill. An answer
+    that only runs into the context's end is cut there (``length``), as llama.cpp's server does."""
+    if max_tokens is not None and max_tokens > llama.n_ctx():
+        raise InvalidRequestError(
+            f"max_tokens {max_tokens} is more than this model's whole context here ({llama.n_ctx()} tokens)"
+        )
 
 
 def _too_long(llama: Any, tokens: int) -> InvalidRequestError:
