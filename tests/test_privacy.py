@@ -62,19 +62,14 @@ def examples(path: Path = DATA) -> list[tuple[str, list[tuple[str, str]]]]:
 
 def test_labelled_set_is_well_formed() -> None:
     rows = load()
+    held_out = load(HELD_OUT)
     assert len(rows) >= 150
-    kinds: set[str] = set()
     for row in rows:
         assert row["note"] in ("positive", "negative", "near-miss")
-        spans = row["spans"]
-        assert isinstance(spans, list) and isinstance(row["text"], str)
-        assert bool(spans) == (row["note"] == "positive"), row
-        for span in spans:
-            assert span["kind"] in BUILTIN_KINDS and span["text"] in row["text"], row
-            kinds.add(span["kind"])
+        assert bool(row["spans"]) == (row["note"] == "positive"), row
     assert sum(row["note"] == "near-miss" for row in rows) >= 50
-    held_out = load(HELD_OUT)
-    for row in held_out:
+    kinds: set[str] = set()
+    for row in rows + held_out:
         spans = row["spans"]
         assert isinstance(spans, list) and isinstance(row["text"], str)
         for span in spans:
