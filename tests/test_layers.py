@@ -34,8 +34,9 @@ LAYERS: list[tuple[str, list[str]]] = [
         "weighbridge.providers.retry",
     ]),
     ("providers and engines", ["weighbridge.providers", "weighbridge.engines"]),
-    ("routing", ["weighbridge.routing"]),
-    ("client", ["weighbridge.call", "weighbridge.streaming", "weighbridge.client"]),
+    # a plan is the calls a request will make
+    ("routing", ["weighbridge.routing", "weighbridge.call"]),
+    ("client", ["weighbridge.attempts", "weighbridge.streaming", "weighbridge.client"]),
     ("money, compare, own", ["weighbridge.money", "weighbridge.compare", "weighbridge.own"]),
     ("server: the two wires, access, sessions", ["weighbridge.server"]),
     ("web: the page's routes", ["weighbridge.web"]),

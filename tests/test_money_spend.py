@@ -21,7 +21,6 @@ from weighbridge.costs import cost_usd
 from weighbridge.money.amounts import format_usd, to_cents
 from weighbridge.money.spend import input_share, spend
 from weighbridge.money.window import Window
-from weighbridge.routing.breaker import Breakers
 from weighbridge.server.metrics import Metrics
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.types import Usage
@@ -235,7 +234,7 @@ def test_exact_sums_do_not_drift_as_floats_do(tmp_path: Path) -> None:
 
 
 def test_the_same_figures_as_the_metrics_counter(store: Store) -> None:
-    metrics = Metrics(Breakers())
+    metrics = Metrics()
     for record in store.export():
         metrics.observe(record, None)
     counted: dict[str, float] = {}

@@ -205,7 +205,7 @@ def test_breaker_stops_calling_a_dead_target(
     client: Client, upstreams: tuple[ReplayServer, ReplayServer]
 ) -> None:
     first, second = upstreams
-    client.breakers.threshold = 2
+    client.planner.breakers.threshold = 2
     for _ in range(4):
         first.reply_json(SERVER_ERROR, status=500)
     for _ in range(3):
@@ -213,17 +213,17 @@ def test_breaker_stops_calling_a_dead_target(
     for _ in range(3):
         assert client.chat("hi", model="resilient").model == "second"
     assert len(first.requests) == 4  # two requests' attempts, then the circuit opened
-    assert client.breakers.state("one/m1") == "open"
+    assert client.planner.breakers.state("one/m1") == "open"
 
 
 def test_a_probe_in_flight_sends_others_to_the_next_target(
     client: Client, upstreams: tuple[ReplayServer, ReplayServer]
 ) -> None:
     first, second = upstreams
-    client.breakers.threshold, client.breakers.cooldown_s = 1, 0.01
-    client.breakers.failure("one/m1")
+    client.planner.breakers.threshold, client.planner.breakers.cooldown_s = 1, 0.01
+    client.planner.breakers.failure("one/m1")
     time.sleep(0.02)
-    assert client.breakers.allow("one/m1")  # another request holds the half-open probe
+    assert client.planner.breakers.allow("one/m1")  # another request holds the half-open probe
     second.reply_json(COMPLETION)
     response = client.chat("hi", model="resilient")
     assert response.model == "second" and first.requests == []
@@ -243,10 +243,10 @@ def test_least_outstanding_spreads_open_streams_over_replicas(
         next(answer)
         held.append(answer)
     assert [len(server.requests) for server in upstreams] == [3, 3]
-    assert client.in_flight.snapshot() == {"first": 3, "second": 3}
+    assert client.planner.in_flight.snapshot() == {"first": 3, "second": 3}
     for answer in held:
         list(answer)
-    assert client.in_flight.snapshot() == {}
+    assert client.planner.in_flight.snapshot() == {}
     reasons = [record.route_reason or "" for record in client.store.recent(6)]
     assert all("least outstanding requests" in reason for reason in reasons)
 

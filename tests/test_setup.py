@@ -88,8 +88,9 @@ def test_without_llama_server_ps_and_serve_say_why_local_models_run_in_process(
     from click.testing import CliRunner
 
     from weighbridge.cli import cli
-    from weighbridge.cli.serve import _use_engines
-    from weighbridge.client import Client
+    from weighbridge.cli.serve import _engines
+    from weighbridge.config import load_settings
+    from weighbridge.store import Store
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
@@ -104,7 +105,10 @@ def test_without_llama_server_ps_and_serve_say_why_local_models_run_in_process(
     assert listed.stderr.strip() == note
     assert "no engines running" in listed.stdout
 
-    with Client() as client:
-        _use_engines(client)
-        assert client.engines is None
+    settings = load_settings()
+    store = Store(settings.db_path)
+    try:
+        assert _engines(settings, store) is None
+    finally:
+        store.close()
     assert capsys.readouterr().err.strip() == note

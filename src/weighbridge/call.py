@@ -7,11 +7,12 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from weighbridge.config import Settings
 from weighbridge.errors import ProviderError, WeighbridgeError
 from weighbridge.hashing import digest
+from weighbridge.privacy import Guard, Vault
 from weighbridge.routing.routes import Route
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.targets import Target
@@ -26,10 +27,6 @@ from weighbridge.types import (
     Usage,
 )
 from weighbridge.weights import pinned_sha256
-
-if TYPE_CHECKING:
-    from weighbridge.privacy import Guard, Vault
-
 
 Asked = ChatRequest | TextRequest | EmbeddingRequest
 Answer = ChatResponse | TextResponse | EmbeddingResponse
@@ -50,7 +47,6 @@ class Call(Generic[R]):
         key_name: str | None,
         *,
         route: tuple[str, Route, str] | None = None,
-        vault: Vault | None = None,
     ) -> None:
         self.request: R = request
         self.source = source
@@ -58,8 +54,10 @@ class Call(Generic[R]):
         self.target = target
         #: (route name, route, why this target) when the caller named a route.
         self.route = route
+        #: The request as the provider sees it (redacted when the route says so).
+        self.outgoing: R = request
         #: Placeholders for what was redacted before this request left the machine.
-        self.vault = vault
+        self.vault: Vault | None = None
         self.retention = settings.retention
         self.id = "wb-" + uuid.uuid4().hex
         self.created_at = datetime.now(UTC).isoformat()
@@ -68,18 +66,19 @@ class Call(Generic[R]):
         #: For a local model: the machine time this call had, its share while others ran too.
         self.machine_s: float | None = None
 
-    def outgoing(self, guard: Guard | None) -> R:
-        """The request as the provider sees it: redacted when the route says so."""
-        if self.vault is None or guard is None or not isinstance(self.request, ChatRequest):
-            return self.request
-        vault = self.vault
+    def redact(self, guard: Guard) -> None:
+        """Send the provider the request with what ``guard`` finds replaced by placeholders,
+        kept in a vault to put back into the answer."""
+        if not isinstance(self.request, ChatRequest):
+            raise TypeError("only chats are redacted")
+        vault = self.vault = Vault()
         messages = [
             m.model_copy(update={"content": guard.redact(m.content, vault)})
             if isinstance(m.content, str)
             else m
             for m in self.request.messages
         ]
-        return cast("R", self.request.model_copy(update={"messages": messages}))
+        self.outgoing = cast("R", self.request.model_copy(update={"messages": messages}))
 
     def falls_back_on(self, error: WeighbridgeError) -> bool:
         return self.route is not None and self.route[1].falls_back_on(error)
@@ -189,4 +188,4 @@ def scrubbed(exc: WeighbridgeError, target: Target) -> WeighbridgeError:
 
 
 def cancelled(target: Target) -> WeighbridgeError:
-    return ProviderError(target.provider_name, "the caller stopped reading the stream")
+    return ProviderError(target.provider_name, "the caller went away before the answer was complete")

@@ -7,22 +7,24 @@ import time
 from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from weighbridge.call import ChatCall, cancelled, scrubbed
+from weighbridge.attempts import Attempt, Attempts
+from weighbridge.call import ChatCall
 from weighbridge.errors import WeighbridgeError
 from weighbridge.providers import retry
 from weighbridge.types import ChatResponse, Completion, StreamChunk, ToolCall, Usage
 
 if TYPE_CHECKING:
-    from weighbridge.client import Client, _LoopThread
+    from weighbridge.client import _LoopThread
 
 
 class AsyncStream:
     """Chunks as they come. After the last, ``response`` is the whole answer, logged."""
 
-    def __init__(self, client: Client, calls: list[ChatCall]) -> None:
-        self._client = client
+    def __init__(self, attempts: Attempts, calls: list[ChatCall]) -> None:
+        self._attempts = attempts
         self._calls = calls
         self._call = calls[0]
+        self._started = False
         self._chunks = self._generate()
         self.response: ChatResponse | None = None
         #: What the stream cost so far, complete or not (for budgets).
@@ -65,29 +67,31 @@ class AsyncStream:
         """Each planned call in turn, until one starts answering: after that, no fallback."""
         for call in self._calls:
             self._call = call
-            assembler = Assembler()
+            self._started = False
             try:
-                async for chunk in self._attempt(call, assembler):
+                async for chunk in self._attempt(call):
                     yield chunk
                 return
             except WeighbridgeError as exc:
-                if assembler.started or call is self._calls[-1] or not call.falls_back_on(exc):
+                if self._started or call is self._calls[-1] or not call.falls_back_on(exc):
                     raise
 
-    async def _attempt(self, call: ChatCall, assembler: Assembler) -> AsyncGenerator[StreamChunk, None]:
-        client = self._client
-        provider = client._provider(call.target)
-        client._claim(call)
-        call.start()
-        await call.hash_weights(client.store)
-        outgoing = call.outgoing(client.guard() if call.vault is not None else None)
+    async def _attempt(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
+        attempts = self._attempts
+        assembler = Assembler()
         restorer = call.vault.restorer() if call.vault is not None else None
         ttft: float | None = None
-        status, error = "incomplete", None
+
+        def meter() -> ChatResponse:
+            return call.response(assembler.completion(), ttft_s=ttft, settings=attempts.settings)
+
+        attempt: Attempt[ChatResponse] | None = None
         try:
-            with client.occupying(call):
+            async with attempts.attempt(call) as attempt:
+                attempt.meter = meter
+                provider = attempt.provider
                 async for chunk in retry.stream(
-                    lambda: provider.stream(call.target, outgoing), client.retry_policy
+                    lambda: provider.stream(call.target, call.outgoing), attempts.retry_policy
                 ):
                     if restorer is not None:
                         text = restorer.feed(chunk.text)
@@ -97,21 +101,12 @@ class AsyncStream:
                     if ttft is None and (chunk.text or chunk.tool_calls):
                         ttft = time.perf_counter() - call.started
                     assembler.add(chunk)
+                    attempt.started = self._started = assembler.started
                     yield chunk
-            status = "ok"
-        except WeighbridgeError as exc:
-            status, error = ("incomplete" if assembler.started else "error"), scrubbed(exc, call.target)
-            client._settle_breaker(call, exc)
-            raise error from None
+            self.response = attempt.answer
         finally:
-            response = call.response(assembler.completion(), ttft_s=ttft, settings=client.settings)
-            self.cost_usd = response.cost_usd
-            if status == "ok":
-                client._settle_breaker(call, None)
-                self.response = response
-                client._log(call, response, status)
-            else:
-                client._log_failure(call, error or cancelled(call.target), status, response)
+            if attempt is not None and attempt.answer is not None:
+                self.cost_usd = attempt.answer.cost_usd
 
 
 class Stream:

@@ -11,7 +11,9 @@ import click
 from weighbridge.cli import context
 
 if TYPE_CHECKING:
-    from weighbridge.client import Client
+    from weighbridge.config import Settings
+    from weighbridge.engines.pool import Engines
+    from weighbridge.store import Store
 
 MASTER_KEY_ENV = "WEIGHBRIDGE_MASTER_KEY"
 
@@ -47,11 +49,14 @@ def serve(
     import uvicorn
 
     from weighbridge.server.app import Gateway
+    from weighbridge.store import Store
 
-    client = context.client(ctx, source="gateway")
-    if (engine or client.settings.engine.local) == "llama-server":
-        _use_engines(client)
-    app = Gateway(client, master_key=master_key, preload=list(preload)).app()
+    settings = context.settings(ctx)
+    store = Store(settings.db_path)
+    engines = _engines(settings, store) if (engine or settings.engine.local) == "llama-server" else None
+    gateway = Gateway(settings, store=store, engines=engines, master_key=master_key, preload=list(preload))
+    ctx.call_on_close(gateway.client.close)
+    app = gateway.app()
     click.echo(f"weighbridge gateway on http://{host}:{port}/v1", err=True)
     _freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
@@ -69,15 +74,15 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _use_engines(client: Client) -> None:
+def _engines(settings: Settings, store: Store) -> Engines | None:
+    """Supervised engines for local models, or None (in-process) without a llama-server."""
     from weighbridge.engines.binary import find_llama_server, in_process_note
     from weighbridge.engines.pool import Engines
 
     if find_llama_server() is None:
         click.echo(in_process_note(), err=True)
-        return
-    settings = client.settings
-    client.engines = Engines(settings.engine, client.store, settings.home)
+        return None
+    return Engines(settings.engine, store, settings.home)
 
 
 def _is_loopback(host: str) -> bool:

@@ -55,7 +55,7 @@ class Asker:
         """The judge's raw verdict and whether it came from the cache; provider errors raise."""
         params = {**JUDGE_PARAMS, **({"max_tokens": max_tokens} if max_tokens else {})}
         request = self.client.request(messages, model, params)
-        call = self.client.calls(request, "compare-judge", None)[0]
+        call = self.client.planner.calls(request, "compare-judge")[0]
         weights = await cellkey.identity(self.client.store, call.target)
         key = cellkey.cell_hash(call.target.model_id, weights, call.request, 0)
         if self.use_cache:

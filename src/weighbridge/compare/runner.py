@@ -205,7 +205,7 @@ async def _jobs(
         messages = messages_for(case, options.system)
         for model in models:
             request = client.request(messages, model, dict(params))
-            call = client.calls(request, "compare", None)[0]
+            call = client.planner.calls(request, "compare")[0]
             target = call.target
             where = (target.provider_name, target.upstream)
             if where not in identities:

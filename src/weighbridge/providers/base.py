@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     import httpx
 
     from weighbridge.targets import Target
-    from weighbridge.types import ChatRequest, Completion, StreamChunk
+    from weighbridge.types import (
+        ChatRequest,
+        Completion,
+        EmbeddingRequest,
+        Embeddings,
+        StreamChunk,
+        TextCompletion,
+        TextRequest,
+    )
 
 
 class Provider(Protocol):
@@ -39,6 +47,18 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release what the provider holds (loaded models, worker threads)."""
         ...
+
+
+class TextProvider(Provider, Protocol):
+    """A provider whose capabilities offer ``text``."""
+
+    async def complete_text(self, target: Target, request: TextRequest) -> TextCompletion: ...
+
+
+class EmbeddingProvider(Provider, Protocol):
+    """A provider whose capabilities offer ``embeddings``."""
+
+    async def embed(self, target: Target, request: EmbeddingRequest) -> Embeddings: ...
 
 
 class ProviderFactory(Protocol):

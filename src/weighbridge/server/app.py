@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from typing import Protocol as TypingProtocol
 
 from starlette.applications import Starlette
@@ -19,17 +19,24 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from weighbridge.client import Client
+from weighbridge.config import Settings
 from weighbridge.errors import WeighbridgeError
+from weighbridge.providers.retry import RetryPolicy
 from weighbridge.server import anthropic_wire, openai_wire, text_wire
 from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold, presented_key
 from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
 from weighbridge.server.sessions import Sessions, cross_site, csrf_ok
+from weighbridge.store import Store
+from weighbridge.store.recorder import Recorder
 from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability, resolve
 from weighbridge.types import ChatRequest, ChatResponse, Metered, StreamChunk
 from weighbridge.web.routes import Arena, web_routes
+
+if TYPE_CHECKING:
+    from weighbridge.engines.pool import Engines
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 log = logging.getLogger("weighbridge.gateway")
@@ -91,21 +98,33 @@ class Gateway:
     """The state the routes share: the client, and who may call it."""
 
     def __init__(
-        self, client: Client, *, master_key: str | None = None, preload: list[str] | None = None
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        engines: Engines | None = None,
+        retry_policy: RetryPolicy | None = None,
+        master_key: str | None = None,
+        preload: list[str] | None = None,
     ) -> None:
-        self.client = client
+        """``engines`` runs local models on supervised engines (``serve``'s default); without
+        them they run in-process. The metrics count what the client's recorder logs."""
+        self.metrics = Metrics()
+        recorder = Recorder(store or Store(settings.db_path), observers=[self.metrics.observe])
+        self.client = Client(
+            settings, recorder=recorder, engines=engines, retry_policy=retry_policy, source="gateway"
+        )
+        self.engines = engines
         self.preload = preload or []
-        self.access = Access(client.store, master_key, client.settings.routes)
+        self.access = Access(recorder.store, master_key, settings.routes)
         self.sessions = Sessions()
         self.arena = Arena(self)
-        self.metrics = Metrics(client.breakers)
-        client.observers.append(self.metrics.observe)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Engines asked for with ``--preload`` start before the first request; every engine
         stops with the gateway, and so do its upstream connections."""
-        engines = self.client.engines
+        engines = self.engines
         if engines is not None:
             for name in self.preload:
                 await engines.engine_for(resolve(self.client.settings, name))
@@ -192,7 +211,9 @@ class Gateway:
     async def prometheus(self, request: Request, caller: Caller) -> Response:
         if caller.key is not None:  # spend across all keys is for the operator, not for each key
             raise Refused(HTTPFailure(403, "metrics need the master key"))
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(
+            self.metrics.render(self.client.planner.breakers), media_type="text/plain; version=0.0.4"
+        )
 
     async def models(self, request: Request, caller: Caller) -> Response:
         settings = self.client.settings
@@ -212,7 +233,7 @@ class Gateway:
             if blind is not None:
                 chat = chat.model_copy(update={"model": blind})
             self.access.admit(caller, chat.model)
-            held = self.access.reserve(caller, lambda: self.client.max_cost_usd(chat), chat.model)
+            held = self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(chat), chat.model)
             try:
                 if not getattr(body, "stream", False):
                     response = await self.client.asend(chat, source="gateway", key_name=caller.name)
@@ -239,7 +260,9 @@ class Gateway:
         """Text completions; a batch of prompts is answered in order, one choice each."""
         body, asked = text_wire.parse_completion_body(await read_json(request))
         self.access.admit(caller, body.model)
-        held = self.access.reserve(caller, lambda: sum(self.client.max_cost_usd(one) for one in asked))
+        held = self.access.reserve(
+            caller, lambda: sum(self.client.planner.max_cost_usd(one) for one in asked)
+        )
         answers = []
         try:
             for one in asked:
@@ -251,7 +274,7 @@ class Gateway:
     async def embeddings(self, request: Request, caller: Caller) -> Response:
         body, asked = text_wire.parse_embeddings_body(await read_json(request))
         self.access.admit(caller, body.model)
-        held = self.access.reserve(caller, lambda: self.client.max_cost_usd(asked))
+        held = self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(asked))
         spent = None
         try:
             answer = await self.client.aembed(asked, source="gateway", key_name=caller.name)

@@ -18,8 +18,7 @@ _Series = tuple[Counter, Counter, Counter, Counter, Histogram]
 
 
 class Metrics:
-    def __init__(self, breakers: Breakers) -> None:
-        self._breakers = breakers
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "weighbridge_requests", "Inferences by outcome.", (*_LABELS, "status"), registry=self.registry
@@ -77,7 +76,8 @@ class Metrics:
             self.latency.labels(*model_route_key),
         )
 
-    def render(self) -> bytes:
-        for target, state in self._breakers.states().items():
+    def render(self, breakers: Breakers) -> bytes:
+        """The exposition, with the circuit states as they are now."""
+        for target, state in breakers.states().items():
             self.breaker.labels(target).set(_BREAKER_VALUES[state])
         return generate_latest(self.registry)

@@ -1,0 +1,136 @@
+"""Where each request goes, before anything is sent: the calls it will make (one for a model,
+a planned sequence for a route, each with what its model's entry fills in and what privacy
+rules redact) and the most it can cost. It also holds the routing state those plans read: the
+circuit breakers and the requests in flight per target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from weighbridge.call import Asked, Call, ChatCall
+from weighbridge.capabilities import Operation
+from weighbridge.config import Settings
+from weighbridge.costs import CHARS_PER_TOKEN_FLOOR, worst_case_usd
+from weighbridge.errors import InvalidRequestError
+from weighbridge.privacy import Guard
+from weighbridge.routing.breaker import Breakers
+from weighbridge.routing.load import InFlight
+from weighbridge.routing.plan import plan
+from weighbridge.routing.routes import Route
+from weighbridge.targets import Target, resolve
+from weighbridge.types import ChatRequest, EmbeddingRequest, Message, TextRequest
+
+#: What each operation that is not a chat is called in an error.
+_OPERATION_NAMES: dict[Operation, str] = {"text": "text completions", "embeddings": "embeddings"}
+
+
+class Planner:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.breakers = Breakers()
+        self.in_flight = InFlight()
+        self._guard: Guard | None = None
+
+    def calls(self, request: ChatRequest, source: str, key_name: str | None = None) -> list[ChatCall]:
+        """The attempts a chat makes, in order: one for a model, a planned sequence for a route."""
+        route = self.settings.routes.get(request.model)
+        if route is None:
+            return [self._prepare(request, resolve(self.settings, request.model), source, key_name)]
+        guard = self.guard() if route.privacy != "none" else None
+        text = "\n".join(m.text() for m in request.messages)
+        sensitive = [span.kind for span in guard.detect(text)] if guard else []
+        busy = self.in_flight.snapshot() if route.strategy == "least-outstanding" else None
+        calls = []
+        for choice in plan(
+            request.model, route, self.settings, self.breakers, sensitive=sensitive, in_flight=busy
+        ):
+            asked = request.model_copy(update={"model": choice.target.model_id})
+            routed = (request.model, route, choice.reason)
+            call = self._prepare(asked, choice.target, source, key_name, route=routed)
+            if choice.redact:
+                call.redact(self.guard())
+            calls.append(call)
+        return calls
+
+    def direct(
+        self,
+        request: TextRequest | EmbeddingRequest,
+        operation: Operation,
+        source: str,
+        key_name: str | None = None,
+    ) -> Call[Any]:
+        """The one call a request that is not a chat makes, if its model's provider offers it.
+
+        Routes, privacy rules and fallbacks are defined over chats, so these name a model.
+        """
+        what = _OPERATION_NAMES[operation]
+        if request.model in self.settings.routes:
+            raise InvalidRequestError(
+                f"'{request.model}' is a route; routes serve chats: name a model for {what}"
+            )
+        target = resolve(self.settings, request.model)
+        if not target.capabilities.offers(operation):
+            raise InvalidRequestError(
+                f"{target.model_id} ({target.provider.type} provider) does not offer {what}"
+            )
+        return Call(request, target, self.settings, source, key_name)
+
+    def max_cost_usd(self, request: Asked) -> float:
+        """The most ``request`` can cost, known before it is sent (for budget reservations)."""
+        if isinstance(request, ChatRequest):
+            chars = sum(len(m.text()) for m in request.messages)
+            # a route may end on any of its targets
+            sent = [(c.target, c.request.max_tokens) for c in self.calls(request, "")]
+        else:
+            chars = _prompt_chars(request)
+            max_tokens = request.max_tokens if isinstance(request, TextRequest) else 0
+            sent = [(resolve(self.settings, request.model), max_tokens)]
+        worst = 0.0
+        for target, asked_tokens in sent:
+            entry = target.entry
+            max_tokens = entry.max_output_tokens or entry.context_tokens or 4096
+            cost = worst_case_usd(
+                entry,
+                chars,
+                max_tokens if asked_tokens is None else asked_tokens,
+                runs_locally=target.runs_locally,
+                self_hosting=self.settings.catalog.self_hosting,
+            )
+            worst = max(worst, cost)
+        return worst
+
+    def guard(self) -> Guard:
+        """The privacy guard for these settings, built on first use."""
+        if self._guard is None:
+            settings = self.settings
+            self._guard = Guard(patterns=settings.privacy_patterns, terms=settings.privacy_terms)
+        return self._guard
+
+    def _prepare(
+        self,
+        request: ChatRequest,
+        target: Target,
+        source: str,
+        key_name: str | None,
+        *,
+        route: tuple[str, Route, str] | None = None,
+    ) -> ChatCall:
+        """The call to ``target``, with what the model's entry supplies by default filled in."""
+        if target.entry.defaults is not None:
+            unset = {
+                name: value
+                for name, value in target.entry.defaults.model_dump(exclude_none=True).items()
+                if getattr(request, name) is None
+            }
+            request = request.model_copy(update=unset)
+        default_system = target.entry.system_prompt
+        if default_system and request.system_text() is None:
+            system = Message(role="system", content=default_system)
+            request = request.model_copy(update={"messages": [system, *request.messages]})
+        return Call(request, target, self.settings, source, key_name, route=route)
+
+
+def _prompt_chars(request: TextRequest | EmbeddingRequest) -> int:
+    """Characters to price a prompt by; token ids count as the fewest characters a token has."""
+    prompts = [request.prompt] if isinstance(request, TextRequest) else request.input
+    return sum(len(p) if isinstance(p, str) else len(p) * CHARS_PER_TOKEN_FLOOR for p in prompts)
