@@ -157,8 +157,8 @@ def test_model_defaults_apply_unless_the_request_sets_them(home: Path) -> None:
     from weighbridge.client import Client
 
     with Client(load_settings()) as client:
-        implicit = client._prepare(client.request("hi", None, {}), None)
-        explicit = client._prepare(client.request("hi", None, {"temperature": 0.7}), None)
+        implicit = client.planner.calls(client.request("hi", None, {}), "library")[0]
+        explicit = client.planner.calls(client.request("hi", None, {"temperature": 0.7}), "library")[0]
     assert implicit.request.temperature == 0.0
     assert explicit.request.temperature == 0.7
     assert implicit.request.messages[0].role == "system"  # the entry's system prompt
