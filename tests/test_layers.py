@@ -13,7 +13,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+from tests.support.paths import ROOT
+
+SRC = ROOT / "src"
 
 #: Bottom to top. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, list[str]]] = [

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "llama-cpp"
+from tests.support.paths import ROOT
+
+SCRIPT = ROOT / "scripts" / "llama-cpp"
 TOOLS = ("bash", "grep", "cat", "cut", "cksum", "uname", "printf", "env")
 NO_GPU = "#!/bin/sh\necho 'No devices were found'\nexit 6\n"
 ONE_GPU = "#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-5d1c8f2e)'\n"
