@@ -94,8 +94,11 @@ def availability(settings: Settings, name: str) -> tuple[bool, str]:
 
 
 def _listening(url: str) -> bool:
-    """Whether a keyless endpoint (a local engine such as Ollama) accepts connections now."""
+    """Whether a keyless HTTP endpoint (a local engine such as Ollama) accepts connections now.
+    An address that is not HTTP belongs to a plugin's own transport: only it can tell."""
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return True
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=0.3):

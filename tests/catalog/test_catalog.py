@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import WEIGHBRIDGE, run_cli
+from tests.support.cli import WEIGHBRIDGE, invoke
 from weighbridge.config import load_settings
 
 #: Every model the product brief promises, by catalog id.
@@ -109,18 +109,19 @@ file = "~/m.gguf"
 
 
 def test_models_command_says_what_runs_and_why_not() -> None:
-    result = run_cli("models", "--json")
+    result = invoke("models", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["id"]: row for row in json.loads(result.stdout)}
     assert rows["smollm2-135m"]["runnable"] is True
     assert rows["gpt-5"]["runnable"] is False
     assert "OPENAI_API_KEY" in rows["gpt-5"]["runnable_reason"]
-    table = run_cli("models", "--runnable")
+    table = invoke("models", "--runnable")
     assert "smollm2-135m" in table.stdout and "gpt-5 " not in table.stdout
 
 
 def _on_a_terminal(columns: int, *args: str) -> str:
-    """What ``weighbridge`` prints on a terminal ``columns`` wide (a pseudo-terminal)."""
+    """What ``weighbridge`` prints on a terminal ``columns`` wide: the console script in a
+    process of its own on a pseudo-terminal, since only a real terminal has a width to read."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
@@ -141,9 +142,9 @@ def _on_a_terminal(columns: int, *args: str) -> str:
 
 
 def test_model_ids_are_never_cut_on_a_narrow_terminal_or_in_a_pipe() -> None:
-    ids = [row["id"] for row in json.loads(run_cli("models", "--json").stdout)]
+    ids = [row["id"] for row in json.loads(invoke("models", "--json").stdout)]
     narrow = _on_a_terminal(80, "models")
-    piped = run_cli("models", env={"COLUMNS": "80"}).stdout
+    piped = invoke("models", env={"COLUMNS": "80"}).stdout  # click's runner: stdout is no terminal
     assert max(map(len, narrow.splitlines())) <= 80
     for out in (narrow, piped):
         assert "…" not in out.split("\n")[0]

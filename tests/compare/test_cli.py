@@ -1,5 +1,7 @@
-"""The commands as a user runs them (the console script, a real loopback upstream): exit codes
-for CI, Ctrl-C and resume, ``runs`` and ``show`` from the store alone, the files written."""
+"""The commands against a real loopback upstream, through the CLI in this process (the same
+parsing, output and exit codes as the console script): exit codes for CI, Ctrl-C and resume,
+``runs`` and ``show`` from the store alone, the files written. Ctrl-C is sent to the console
+script in a process of its own, as a terminal sends it."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import WEIGHBRIDGE, run_cli
+from tests.support.cli import WEIGHBRIDGE, invoke
 from tests.support.compare import CAPITALS, Script, Upstream, config_text, prompt_file
 
 
@@ -28,14 +30,14 @@ def cloud(home: Path, script: Script) -> Iterator[Upstream]:
 def test_fail_on_assert_exits_1_when_a_check_fails(cloud: Upstream, script: Script, tmp_path: Path) -> None:
     script.answers["cloud-a"] = {"France": "Paris", "Germany": "Bonn"}
     path = prompt_file(tmp_path, CAPITALS[:2])
-    plain = run_cli("compare", str(path), "-m", "cloud-a", "-q")
+    plain = invoke("compare", str(path), "-m", "cloud-a", "-q")
     assert plain.returncode == 0, plain.stderr
     assert "score (95% CI)" in plain.stdout and "0.50" in plain.stdout
-    strict = run_cli("compare", str(path), "-m", "cloud-a", "-q", "--fail-on-assert")
+    strict = invoke("compare", str(path), "-m", "cloud-a", "-q", "--fail-on-assert")
     assert strict.returncode == 1
     assert "1 answer(s) failed their checks" in strict.stderr
     script.answers["cloud-a"]["Germany"] = "Berlin"
-    passing = run_cli("compare", str(path), "-m", "cloud-a", "-q", "--fail-on-assert", "--no-cache")
+    passing = invoke("compare", str(path), "-m", "cloud-a", "-q", "--fail-on-assert", "--no-cache")
     assert passing.returncode == 0, passing.stderr
 
 
@@ -45,18 +47,16 @@ def test_runs_and_show_read_the_store_and_call_no_model(
     script.answers["cloud-a"] = {"France": "Paris", "Germany": "Berlin"}
     script.answers["cloud-b"] = {"France": "Lyon", "Germany": "Berlin"}
     path = prompt_file(tmp_path, CAPITALS[:2])
-    first = run_cli(
-        "compare", str(path), "-m", "cloud-a", "-m", "cloud-b", "--html", str(tmp_path / "a.html")
-    )
+    first = invoke("compare", str(path), "-m", "cloud-a", "-m", "cloud-b", "--html", str(tmp_path / "a.html"))
     assert first.returncode == 0, first.stderr
     assert "Paris" in first.stdout and "Lyon" in first.stdout  # the answers, side by side
     assert (tmp_path / "a.html").read_text().startswith("<!DOCTYPE html>")
     calls = len(cloud.requests)
 
-    listed = run_cli("runs", "--json")
+    listed = invoke("runs", "--json")
     [run] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert run["status"] == "complete" and run["answers"] == 4 and run["models"] == ["cloud-a", "cloud-b"]
-    shown = run_cli(
+    shown = invoke(
         "show", run["id"][:5], "--json", str(tmp_path / "run.json"), "--csv", str(tmp_path / "run.csv")
     )
     assert shown.returncode == 0, shown.stderr
@@ -65,7 +65,7 @@ def test_runs_and_show_read_the_store_and_call_no_model(
     assert len((tmp_path / "run.csv").read_text().splitlines()) == 5
     assert len(cloud.requests) == calls
 
-    missing = run_cli("show", "nope")
+    missing = invoke("show", "nope")
     assert (
         missing.returncode == 2 and missing.stderr == "error: no run 'nope': 'weighbridge runs' lists them\n"
     )
@@ -89,18 +89,18 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_resumes(
     assert "run the same command again to resume" in err
 
     script.answers["cloud-a"] = {"Italy": "Rome", "Spain": "Madrid"}
-    again = run_cli(*command[1:])
+    again = invoke(*command[1:])
     assert again.returncode == 0, again.stderr
     assert sorted(cloud.asked("cloud-a")[3:]) == ["Capital of Italy?", "Capital of Spain?"]
     assert "4 (2 cached)" in again.stdout
-    listed = [json.loads(line) for line in run_cli("runs", "--json").stdout.splitlines()]
+    listed = [json.loads(line) for line in invoke("runs", "--json").stdout.splitlines()]
     assert [r["status"] for r in listed] == ["complete", "interrupted"]
 
 
 def test_a_bad_prompt_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"prompt": "ok"}\n{"prompt": "Hi {{name}}"}\n')
-    result = run_cli("compare", str(path))
+    result = invoke("compare", str(path))
     assert result.returncode == 2
     assert result.stderr == (
         f"error: {path}:2: test 2: template variable missing: 'name' is undefined (defined: none)\n"

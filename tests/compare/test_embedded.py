@@ -1,12 +1,12 @@
 """Compare on the real embedded model (llama.cpp, SmolLM2-135M): the shipped examples end to
-end through the console script, and one real judge run. Kept to a few short answers."""
+end through the CLI in this process, and one real judge run. Kept to a few short answers."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.compare import prompt_file, run
 from tests.support.paths import EXAMPLES
 from weighbridge.client import Client
@@ -16,7 +16,7 @@ from weighbridge.config import load_settings
 
 def test_the_sentiment_example_runs_on_the_embedded_model(tmp_path: Path) -> None:
     html, data = tmp_path / "report.html", tmp_path / "run.json"
-    result = run_cli(
+    result = invoke(
         "compare", str(EXAMPLES / "sentiment.yaml"), "--limit", "3", "--html", str(html), "--json", str(data)
     )
     assert result.returncode == 0, result.stderr
@@ -33,7 +33,7 @@ def test_the_sentiment_example_runs_on_the_embedded_model(tmp_path: Path) -> Non
 
 
 def test_the_closed_example_skips_the_model_without_a_key_and_runs_the_local_one() -> None:
-    result = run_cli("compare", str(EXAMPLES / "local-vs-closed.yaml"), "--limit", "2", "-q")
+    result = invoke("compare", str(EXAMPLES / "local-vs-closed.yaml"), "--limit", "2", "-q")
     assert result.returncode == 0, result.stderr
     assert "skipping gpt-4o-mini: set OPENAI_API_KEY" in result.stderr
     assert "smollm2-135m" in result.stdout and "gpt-4o-mini" in result.stdout  # named as skipped

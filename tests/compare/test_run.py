@@ -1,6 +1,8 @@
-"""Runs against real loopback upstreams (tests/support/replay.py): cells stored as they finish,
-an interrupted run resumed without asking again what finished (counted in upstream requests),
-failed cells asked again, missing keys skipped, limits per provider, judge and pairwise."""
+"""Runs against scripted providers (tests/support/scripted.py) answering by what they are
+asked: cells stored as they finish, an interrupted run resumed without asking again what
+finished (counted in the requests the providers were handed), failed cells asked again,
+missing keys skipped, limits per provider, judge and pairwise. All of it sits above the
+providers; the OpenAI wire a compare run goes over is tested in tests/providers."""
 
 from __future__ import annotations
 
@@ -19,15 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.compare import (
-    CAPITALS,
-    Reply,
-    Script,
-    Upstream,
-    config_text,
-    prompt_file,
-    run,
-)
+from tests.support import scripted
+from tests.support.compare import CAPITALS, MODELS, Reply, Script, prompt_file, run
 from weighbridge.client import Client
 from weighbridge.compare import html_report, promptset, runner
 from weighbridge.compare.export import write_csv, write_json
@@ -38,13 +33,79 @@ from weighbridge.config import load_settings
 from weighbridge.errors import InvalidRequestError, UnknownModelError
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.store import Store, runs
+from weighbridge.types import Usage
+
+#: What a real upstream reports with each answer: the dated snapshot that streamed it and its
+#: token counts, and the judge's counts for a whole (unstreamed) verdict.
+SNAPSHOT = "snap-2024-07-18"
+STREAM_USAGE = Usage(prompt_tokens=20, completion_tokens=5)
+JUDGE_USAGE = Usage(prompt_tokens=100, completion_tokens=10)
+
+
+class Cloud:
+    """The scripted providers behind the compare models (each model on a provider of its own),
+    seen together as one upstream: what each was asked, in the shape of the request body a
+    wire provider would have sent (its ``model``, parameters, and ``stream``)."""
+
+    def __init__(self, respond: scripted.Respond) -> None:
+        self.scripts = {
+            model: scripted.script(provider, respond=respond) for model, (provider, _) in MODELS.items()
+        }
+        for model, made in self.scripts.items():
+            made.upstream, made.usage = (
+                ("judge-1", JUDGE_USAGE) if model == "judge" else (SNAPSHOT, STREAM_USAGE)
+            )
+
+    @property
+    def respond(self) -> scripted.Respond | None:
+        return self.scripts["cloud-a"].respond
+
+    @respond.setter
+    def respond(self, respond: scripted.Respond) -> None:
+        for made in self.scripts.values():
+            made.respond = respond
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request, as a body: per model in arrival order, model after model."""
+        return [
+            request.model_dump(mode="json", exclude_none=True) | {"stream": streamed}
+            for made in self.scripts.values()
+            for request, streamed in zip(made.requests, made.streamed, strict=True)
+        ]
+
+    def asked(self, model: str) -> list[str]:
+        """The last user message of each request for ``model``, in arrival order."""
+        return self.scripts[model].asked()
 
 
 @pytest.fixture
-def client(home: Path, cloud: Upstream) -> Iterator[Client]:
+def cloud(scripts: dict[str, scripted.Script], script: Script) -> Cloud:
+    """The compare models' providers, answering as ``script`` says."""
+    return Cloud(script)
+
+
+def config_text() -> str:
+    """The compare models, each on a scripted provider of its own (upstream id = model id),
+    and one model whose key is not set."""
+    parts = [
+        f'[providers.{provider}]\ntype = "scripted"\nbase_url = "scripted://{provider}"\n\n'
+        f'[models.{model}]\nprovider = "{provider}"\nmodel = "{model}"\nprice = {price}\n'
+        for model, (provider, price) in MODELS.items()
+    ]
+    parts.append(
+        '[providers.locked]\ntype = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+        'api_key_env = "WB_TEST_LOCKED_KEY"\n\n'
+        '[models.locked]\nprovider = "locked"\nmodel = "x"\n'
+    )
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def client(home: Path, cloud: Cloud) -> Iterator[Client]:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "config.toml"
-    config.write_text(config_text(cloud.url))
+    config.write_text(config_text())
     with Client(load_settings(config), retry_policy=RetryPolicy(base_delay_s=0.01, max_attempts=1)) as made:
         yield made
 
@@ -54,7 +115,7 @@ def outputs(results: Results, model: str = "cloud-a") -> dict[str, str | None]:
 
 
 def test_cells_are_stored_scored_and_priced(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     script.answers["cloud-a"] = {"France": "Paris.", "Germany": "Munich", "Italy": "Rome"}
     results = run(client, prompt_file(tmp_path, CAPITALS[:3]))
@@ -73,7 +134,7 @@ def test_cells_are_stored_scored_and_priced(
 
 
 def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     path = prompt_file(tmp_path, CAPITALS)
     script.answers["cloud-a"] = {"France": "Paris", "Germany": "Berlin", "Italy": (200, "Rome", 30.0)}
@@ -81,7 +142,7 @@ def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
     async def interrupted() -> None:
         options = runner.RunOptions(models=["cloud-a"], concurrency=1)
         task = asyncio.create_task(runner.run(client, promptset.load(path), options))
-        while len(cloud.requests) < 3:  # France and Germany answered, Italy streaming: stop now
+        while len(cloud.requests) < 3 and not task.done():  # France, Germany answered, Italy held
             await asyncio.sleep(0.01)
         task.cancel()  # what Ctrl-C does to the running command
         with pytest.raises(asyncio.CancelledError):
@@ -113,7 +174,7 @@ def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
 
 
 def test_a_failed_cell_keeps_its_error_the_others_go_on_and_the_next_run_retries_it(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     path = prompt_file(tmp_path, CAPITALS[:3])
     script.answers["cloud-a"] = {"France": "Paris", "Germany": (400, "bad things", 0.0), "Italy": "Rome"}
@@ -131,7 +192,7 @@ def test_a_failed_cell_keeps_its_error_the_others_go_on_and_the_next_run_retries
 
 
 def test_no_cache_asks_again_and_a_changed_parameter_is_a_new_cell(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     path = prompt_file(tmp_path, CAPITALS[:1])
     script.answers["cloud-a"] = {"France": "Paris"}
@@ -144,7 +205,7 @@ def test_no_cache_asks_again_and_a_changed_parameter_is_a_new_cell(
 
 
 def test_a_model_without_its_key_is_skipped_with_the_variable_named(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     script.answers["cloud-a"] = {"France": "Paris"}
     seen: list[tuple[str, str]] = []
@@ -170,7 +231,7 @@ def test_a_model_without_its_key_is_skipped_with_the_variable_named(
 
 
 def test_calls_to_one_provider_are_limited(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     path = prompt_file(tmp_path, CAPITALS)
     seen: list[float] = []
@@ -207,7 +268,7 @@ JUDGED = [
 
 
 def test_judge_scores_keep_the_prompt_and_verdict_and_unreadable_verdicts_are_errors(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     script.answers["cloud-a"] = {"France": "Paris", "Germany": "Munich", "Italy": "Rome"}
     script.answers["judge"] = {
@@ -239,7 +300,7 @@ def test_judge_scores_keep_the_prompt_and_verdict_and_unreadable_verdicts_are_er
 
 
 def test_pairwise_asks_both_orders_and_cancels_position_bias(
-    client: Client, cloud: Upstream, script: Script, tmp_path: Path
+    client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     rows = [
         {"id": "fr", "prompt": "Capital of France?", "assert": [{"type": "pairwise", "model": "judge"}]},

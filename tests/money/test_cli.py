@@ -1,5 +1,6 @@
-"""``weighbridge spend`` and ``weighbridge crossover`` as a user runs them: the installed
-command, a real store under WEIGHBRIDGE_HOME, files written where asked."""
+"""``weighbridge spend`` and ``weighbridge crossover`` through the CLI in this process (the
+same parsing, output and exit codes as the console script): a real store under
+WEIGHBRIDGE_HOME, files written where asked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from weighbridge.store import InferenceRecord, Store, ledger
 from weighbridge.store import keys as store_keys
 
@@ -56,7 +57,7 @@ def _log(home: Path) -> None:
 
 def test_spend_as_json_csv_and_a_table(home: Path) -> None:
     _log(home)
-    done = run_cli("spend", "--json")
+    done = invoke("spend", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["total"]["cost_usd"] == "0.3001785"  # exact: 0.1 + 0.2 is 0.3 here
@@ -76,12 +77,12 @@ def test_spend_as_json_csv_and_a_table(home: Path) -> None:
     due = datetime.now(UTC) + timedelta(days=19.7 / 0.15)
     assert budget["runs_out"] in {(due + timedelta(hours=h)).date().isoformat() for h in (-1, 0)}
 
-    done = run_cli("spend", "--by", "key", "--csv")
+    done = invoke("spend", "--by", "key", "--csv")
     rows = list(csv.reader(io.StringIO(done.stdout)))
     assert rows[0][0] == "key" and rows[0][-1] == "cost_usd"
     assert {row[0]: row[-1] for row in rows[1:]} == {"team-a": "0.3", "-": "0.0001785", "total": "0.3001785"}
 
-    done = run_cli("spend", "--by", "day")
+    done = invoke("spend", "--by", "day")
     assert done.returncode == 0
     assert "$0.30" in done.stdout and "Budgets" in done.stdout and "team-a" in done.stdout
 
@@ -149,7 +150,7 @@ def test_spend_as_json_csv_and_a_table(home: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
-    done = run_cli(*args)
+    done = invoke(*args)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and message in done.stderr
     assert done.stderr.count("\n") == 1
@@ -157,7 +158,7 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -
 
 def test_crossover_json_png_and_html(tmp_path: Path) -> None:
     png, page = tmp_path / "chart.png", tmp_path / "report.html"
-    done = run_cli(
+    done = invoke(
         "crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--api", "gpt-4o-mini",
         "--tokens-per-s", "100", "--prefill-tokens-per-s", "100", "--usd-per-hour", "1",
         "--utilisation", "1", "--input-share", "0.5", "--json", "--png", str(png), "--html", str(page),
@@ -176,7 +177,7 @@ def test_crossover_json_png_and_html(tmp_path: Path) -> None:
 
 
 def test_crossover_table_says_how_many_machines_each_volume_needs() -> None:
-    done = run_cli(
+    done = invoke(
         "crossover", "--local", "smollm2-135m", "--api", "gpt-4o-mini", "--tokens-per-s", "100",
         "--prefill-tokens-per-s", "100", "--usd-per-hour", "0.1", "--input-share", "0.5",
     )  # fmt: skip
@@ -186,7 +187,7 @@ def test_crossover_table_says_how_many_machines_each_volume_needs() -> None:
 
 
 def test_presets_are_listed_with_their_terms() -> None:
-    done = run_cli("crossover", "--presets")
+    done = invoke("crossover", "--presets")
     assert done.returncode == 0, done.stderr
     assert "aws-g5-xlarge" in done.stdout and "1.006" in done.stdout and "on-demand" in done.stdout
 
@@ -194,7 +195,7 @@ def test_presets_are_listed_with_their_terms() -> None:
 def test_utilisation_comes_from_the_config(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text("[self_hosting]\nusd_per_hour = 1.0\nutilisation = 0.5\n")
-    done = run_cli(
+    done = invoke(
         "crossover",
         "--local",
         "smollm2-135m",
@@ -215,5 +216,5 @@ def test_utilisation_comes_from_the_config(home: Path) -> None:
         2 * 730 / 262.8
     )  # twice the full-time price
     (home / "config.toml").write_text("[self_hosting]\nutilisation = 0\n")
-    done = run_cli("spend")
+    done = invoke("spend")
     assert done.returncode == 2 and "utilisation" in done.stderr and done.stderr.startswith("error: ")

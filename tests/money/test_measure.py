@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from weighbridge.client import Client
 from weighbridge.config import load_settings
 from weighbridge.money.spend import input_share
@@ -45,7 +45,7 @@ def test_a_stored_serving_benchmark_is_the_crossovers_throughput() -> None:
         save_serving(fresh, settings, "smollm2-135m", {8: 150.6, 16: 205.6}, "2 cores, x86_64")
     finally:
         fresh.close()
-    done = run_cli("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--json")
+    done = invoke("crossover", "--local", "smollm2-135m", "--api", "gpt-5", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["inputs"]["decode_tokens_per_s"] == 205.6  # no measured run: the stored figure

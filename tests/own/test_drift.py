@@ -1,5 +1,7 @@
 """Drift canaries: a swapped model is caught, an unchanged one is not, for a local model and
-for a closed one behind a (replayed) provider API."""
+for a closed one behind a (replayed) provider API. The closed one stays on the OpenAI wire: the
+snapshot id drift watches is the one that wire reports, and the temperature and seed that keep
+canaries comparable must be what the wire carries. The CLI runs in this process."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.replay import ReplayServer
 from weighbridge.client import Client
 from weighbridge.config import load_settings
@@ -92,13 +94,13 @@ def test_closed_model_drift_through_the_provider_api(
     for _ in range(2):  # the baseline, then the same again
         for text in answers:
             upstream.reply_json(_openai_answer(text, "gpt-test-2025-01-01"))
-    assert run_cli("drift", "watched", "--canary", str(canary)).returncode == 0
-    unchanged = run_cli("drift", "watched", "--canary", str(canary))
+    assert invoke("drift", "watched", "--canary", str(canary)).returncode == 0
+    unchanged = invoke("drift", "watched", "--canary", str(canary))
     assert unchanged.returncode == 0 and "no drift" in unchanged.stdout
 
     upstream.reply_json(_openai_answer("Paris.", "gpt-test-2025-06-01"))
     upstream.reply_json(_openai_answer("The primary colours are red, green and blue.", "gpt-test-2025-06-01"))
-    drifted = run_cli("drift", "watched", "--canary", str(canary))
+    drifted = invoke("drift", "watched", "--canary", str(canary))
     assert drifted.returncode == 1, drifted.stderr
     assert "model id changed: gpt-test-2025-01-01 -> gpt-test-2025-06-01" in drifted.stderr
     assert "exact match 50%" in drifted.stdout

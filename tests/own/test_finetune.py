@@ -10,13 +10,14 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 import weighbridge
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from weighbridge.config import load_settings
+from weighbridge.own import lora_base
 from weighbridge.own.finetune import FinetuneOptions, finetune
 from weighbridge.own.lora_checkpoint import checkpoints
 from weighbridge.own.registry import registration
@@ -153,16 +154,22 @@ def test_finetune_resumes_exactly_offline_and_llama_cpp_runs_the_result(
     assert ANSWER in tokenizer.decode(out[0][prompt["input_ids"].shape[1] :])
 
 
-def test_bad_input_is_one_line_before_any_loading(tmp_path: Path) -> None:
+def test_bad_input_is_one_line_before_any_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process, so that loading the base is seen, not only timed: it must not start."""
+
+    def load(*args: object) -> NoReturn:
+        raise AssertionError("the base was loaded before the input was checked")
+
+    monkeypatch.setattr(lora_base, "load", load)
     data = tmp_path / "train.jsonl"
     data.write_text('{"prompt": "hi", "completion": "hello"}\n{"prompt": "no answer"}\n', "utf-8")
-    result = run_cli("finetune", "--base", "smollm2-135m", "--data", str(data), "--name", "x", timeout=60)
+    result = invoke("finetune", "--base", "smollm2-135m", "--data", str(data), "--name", "x")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {data}:2: give 'messages', or 'prompt' with 'completion' (or 'reference'), as strings"
     ]
     data.write_text('{"prompt": "hi", "completion": "hello"}\n', "utf-8")
-    result = run_cli("finetune", "--base", "smollm2-135m", "--data", str(data), "--name", "smollm2-135m")
+    result = invoke("finetune", "--base", "smollm2-135m", "--data", str(data), "--name", "smollm2-135m")
     assert result.returncode == 2 and "already a catalog model" in result.stderr
 
 

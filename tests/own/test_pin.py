@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import weighbridge
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from weighbridge.config import load_settings
 from weighbridge.errors import ModelLoadError
 from weighbridge.own.registry import register_local_model
@@ -52,7 +52,7 @@ def mine(home: Path, embedded_path: Path, tmp_path: Path) -> Path:
 
 def test_pin_writes_files_and_snapshots_and_verify_checks_them(home: Path, mine: Path, lock: Path) -> None:
     (home / "config.toml").write_text(CONFIG)
-    pinned = run_cli("pin")
+    pinned = invoke("pin")
     assert pinned.returncode == 0, pinned.stderr
     data = json.loads(lock.read_text())
     assert data["files"]["mine"]["path"] == str(mine)
@@ -71,17 +71,17 @@ def test_pin_writes_files_and_snapshots_and_verify_checks_them(home: Path, mine:
         description="after the pin",
         sha256="",
     )
-    verified = run_cli("verify")
+    verified = invoke("verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "not pinned (allowed)" in verified.stdout and "ok:" in verified.stdout
 
     other = lock.with_name("other.lock")
-    assert run_cli("pin", "-m", "grok-4", "--lock", str(other)).returncode == 0
+    assert invoke("pin", "-m", "grok-4", "--lock", str(other)).returncode == 0
     assert json.loads(other.read_text())["snapshots"]["grok-4"]["upstream"] == "grok-4-0709"
 
 
 def test_tampered_weights_refuse_to_load_unless_allowed(home: Path, mine: Path, lock: Path) -> None:
-    assert run_cli("pin", "-m", "mine").returncode == 0
+    assert invoke("pin", "-m", "mine").returncode == 0
     pinned = json.loads(lock.read_text())["files"]["mine"]["sha256"]
     with mine.open("r+b") as f:  # flip bytes inside the last tensor's data
         f.seek(-4096, 2)
@@ -95,10 +95,10 @@ def test_tampered_weights_refuse_to_load_unless_allowed(home: Path, mine: Path, 
     now = hashlib.sha256(mine.read_bytes()).hexdigest()
     assert str(mine) in message and pinned in message and now in message and "--allow-unpinned" in message
 
-    verified = run_cli("verify")
+    verified = invoke("verify")
     assert verified.returncode == 1 and "CHANGED" in verified.stdout
-    assert run_cli("run", "-m", "mine", "Hi", "--max-tokens", "4").returncode == 2
-    allowed = run_cli("--allow-unpinned", "run", "-m", "mine", "Hi", "--max-tokens", "4")
+    assert invoke("run", "-m", "mine", "Hi", "--max-tokens", "4").returncode == 2
+    allowed = invoke("--allow-unpinned", "run", "-m", "mine", "Hi", "--max-tokens", "4")
     assert allowed.returncode == 0, allowed.stderr
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import llama_cpp
 
 import weighbridge
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from weighbridge.own.measure import heldout_text
 from weighbridge.own.registry import registration
 from weighbridge.providers.gguf_meta import read_metadata
@@ -20,7 +20,7 @@ def test_quantize_makes_a_registered_gguf_that_generates(home: Path, tmp_path: P
     text = tmp_path / "heldout.txt"
     text.write_text(heldout_text()[:700])  # a short text keeps the two perplexity runs quick
     args = ["--type", "q4_0", "--name", "small", "--text", str(text), "--ctx", "128"]
-    done = run_cli("quantize", "smollm2-135m", *args, timeout=300)
+    done = invoke("quantize", "smollm2-135m", *args)
     assert done.returncode == 0, done.stderr
     assert "perplexity" in done.stdout and "file size" in done.stdout and "decode tokens/s" in done.stdout
     assert "requantizing it loses more" in done.stdout  # the embedded file is already Q4_1
@@ -40,6 +40,6 @@ def test_quantize_makes_a_registered_gguf_that_generates(home: Path, tmp_path: P
 
 
 def test_unknown_type_is_one_clear_line(home: Path) -> None:
-    done = run_cli("quantize", "smollm2-135m", "--type", "q9_9")
+    done = invoke("quantize", "smollm2-135m", "--type", "q9_9")
     assert done.returncode == 2
     assert done.stderr.startswith("error: unknown quantization type 'q9_9'; choose one of")

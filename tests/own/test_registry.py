@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import weighbridge
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from weighbridge.config import load_settings
 from weighbridge.errors import ConfigError, UnknownModelError
 from weighbridge.own.registry import register_local_model, registration
@@ -61,7 +61,7 @@ def test_registered_model_runs_lists_and_yields_to_user_config(
     entry = load_settings().catalog.models["mine"]
     assert entry.context_tokens == 1234 and entry.serve[0].file == str(embedded_path)
 
-    listed = run_cli("models", "--open", "--json")
+    listed = invoke("models", "--open", "--json")
     assert listed.returncode == 0, listed.stderr
     [mine] = [m for m in json.loads(listed.stdout) if m["id"] == "mine"]
     assert mine["runnable"] is True

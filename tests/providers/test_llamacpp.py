@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import weighbridge
-from tests.support.cli import run_cli
+from tests.support.cli import invoke, run_cli
 from weighbridge.providers.llamacpp import _deliver, _Job
 from weighbridge.types import ChatRequest
 
@@ -73,17 +73,20 @@ def test_json_mode_gives_json(home: Path) -> None:
 
 
 def test_cli_run_streams_answer_with_figures(home: Path) -> None:
-    result = run_cli("run", "--temperature", "0", QUESTION)
+    result = invoke("run", "--temperature", "0", QUESTION)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     assert "tokens" in result.stderr and "$" in result.stderr and "smollm2-135m" in result.stderr
 
-    logs = run_cli("logs", "--json")
+    logs = invoke("logs", "--json")
     record = json.loads(logs.stdout.splitlines()[0])
     assert record["source"] == "cli" and record["status"] == "ok" and "Paris" in record["response"]
 
 
 def test_cli_reads_prompt_from_stdin(home: Path) -> None:
+    """The console script in a process of its own, as ``echo ... | weighbridge run -q`` runs:
+    a real pipe for stdin, and a stderr that is the file descriptor (where llama.cpp's C code
+    would write), which must stay empty."""
     result = run_cli("run", "-q", "-t", "0", input=QUESTION)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout and result.stderr == ""

@@ -1,19 +1,23 @@
 """Provider types are an open registry: a package that declares one in the
 ``weighbridge.providers`` entry-point group is configured, routed to and logged like a built-in,
-and what it declares (its capabilities) is all the rest of weighbridge asks of it."""
+and what it declares (its capabilities) is all the rest of weighbridge asks of it.
+
+The CLI runs in this process: the plugin is put on ``sys.path`` as an installed package is, and
+the registry reads the entry points again, as a new process would."""
 
 from __future__ import annotations
 
 import json
-import os
+import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.replay import ReplayServer
-from weighbridge.plugins import provider_types
+from weighbridge.plugins import provider_class, provider_types
 
 PLUGIN = '''
 """A third party's provider: its own wire format (POST /shout), on the shared HTTP pool."""
@@ -47,9 +51,16 @@ class ShoutProvider:
 '''
 
 
+def _forget_installed_types() -> None:
+    """The registry caches what it found; drop that, so the next look reads what is installed."""
+    provider_types.cache_clear()
+    provider_class.cache_clear()
+
+
 @pytest.fixture
-def plugin_site(tmp_path: Path) -> Path:
-    """The plugin as pip installs it: a module and a dist-info whose entry point names it."""
+def plugin_site(tmp_path: Path) -> Iterator[Path]:
+    """The plugin as pip installs it: a module and a dist-info whose entry point names it, on
+    ``sys.path`` for the test (and uninstalled after it)."""
     site = tmp_path / "site"
     dist = site / "weighbridge_shout-0.1.dist-info"
     dist.mkdir(parents=True)
@@ -58,7 +69,14 @@ def plugin_site(tmp_path: Path) -> Path:
     (dist / "entry_points.txt").write_text(
         "[weighbridge.providers]\nshout = weighbridge_shout:ShoutProvider\n"
     )
-    return site
+    sys.path.insert(0, str(site))
+    _forget_installed_types()
+    try:
+        yield site
+    finally:
+        sys.path.remove(str(site))
+        sys.modules.pop("weighbridge_shout", None)
+        _forget_installed_types()
 
 
 def test_the_built_in_types_come_through_the_same_registry() -> None:
@@ -84,13 +102,12 @@ targets = [{{ model = "loud-model" }}]
 """
     )
     upstream.reply_json({"said": "HELLO THERE"})
-    env = {"PYTHONPATH": os.pathsep.join([str(plugin_site), os.environ.get("PYTHONPATH", "")])}
     # through a local-only route: the config says this endpoint keeps data home
-    answer = run_cli("run", "-m", "careful", "hello there, jane@example.com", env=env)
+    answer = invoke("run", "-m", "careful", "hello there, jane@example.com")
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == "HELLO THERE"
     assert upstream.requests[-1].body == {"say": "hello there, jane@example.com"}
-    logged = run_cli("logs", "--json", "-n", "1", env=env)
+    logged = invoke("logs", "--json", "-n", "1")
     record = json.loads(logged.stdout.splitlines()[0])
     assert record["model"] == "loud-model" and record["provider"] == "loud" and record["route"] == "careful"
 
@@ -98,7 +115,7 @@ targets = [{{ model = "loud-model" }}]
 def test_without_the_plugin_its_type_is_a_config_error_naming_the_installed_ones(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text('[providers.loud]\ntype = "shout"\nbase_url = "http://127.0.0.1:9"\n')
-    result = run_cli("models")
+    result = invoke("models")
     assert result.returncode == 2
     assert "providers.loud.type" in result.stderr and "no provider of type 'shout'" in result.stderr
     assert "openai" in result.stderr

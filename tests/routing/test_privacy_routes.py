@@ -1,6 +1,8 @@
-"""Privacy rules on routes, with what the closed upstream actually received as the proof:
+"""Privacy rules on routes, with what the closed provider actually received as the proof:
 ``local-only`` keeps a flagged prompt on this machine; ``redact`` sends placeholders and
-restores them in the answer, streamed or not."""
+restores them in the answer, streamed or not. The closed provider is a scripted one
+(tests/support/scripted.py): the rules are applied above providers, so the request a provider
+is handed is what would cross the wire."""
 
 from __future__ import annotations
 
@@ -11,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.openai_samples import COMPLETION
-from tests.support.replay import ReplayServer, sse
+from tests.support.scripted import Script, script
 from weighbridge.client import Client
 from weighbridge.config import load_settings
 from weighbridge.errors import WeighbridgeError
@@ -21,15 +22,24 @@ SECRET_MAIL = "jane.doe@example.com"
 PLACEHOLDER = re.compile(r"\[[A-Z_]+_\d+\]")
 
 
+ANSWER = "Hello there"
+
+
 @pytest.fixture
-def client(home: Path, upstream: ReplayServer) -> Iterator[Client]:
+def upstream(scripts: dict[str, Script]) -> Script:
+    """What the closed provider ``cloud`` answers, and what it was sent."""
+    return script("cloud")
+
+
+@pytest.fixture
+def client(home: Path, upstream: Script) -> Iterator[Client]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "broken.gguf").write_bytes(b"GGUF\x03\x00\x00\x00\x01")  # a local model that cannot load
     (home / "config.toml").write_text(
         f"""
 [providers.cloud]
-type = "openai"
-base_url = "{upstream.url}"
+type = "scripted"
+base_url = "scripted://cloud"
 [models.cloud-model]
 provider = "cloud"
 model = "gpt-4o-mini"
@@ -50,57 +60,41 @@ targets = [{{ model = "local-gone" }}, {{ model = "cloud-model" }}]
         yield made
 
 
-def sent_text(server: ReplayServer) -> str:
-    return json.dumps(server.requests[-1].body)
+def sent_text(upstream: Script) -> str:
+    """The last request the provider was handed, as it would be serialised to send."""
+    return json.dumps(upstream.requests[-1].model_dump(mode="json"))
 
 
-def test_local_only_keeps_flagged_prompts_home(client: Client, upstream: ReplayServer) -> None:
+def test_local_only_keeps_flagged_prompts_home(client: Client, upstream: Script) -> None:
     flagged = client.chat(f"Write one line to {SECRET_MAIL}.", model="careful", max_tokens=8)
     assert flagged.model == "smollm2-135m" and "local-only" in (flagged.route_reason or "")
     assert upstream.requests == []
 
-    upstream.reply_json(COMPLETION)
+    upstream.answer(ANSWER)
     clean = client.chat("What is the capital of France?", model="careful")
     assert clean.model == "cloud-model" and len(upstream.requests) == 1
 
 
-def test_redact_sends_placeholders_and_restores_the_answer(client: Client, upstream: ReplayServer) -> None:
-    upstream.reply_json(COMPLETION)  # answer rewritten below once we know the placeholder
+def test_redact_sends_placeholders_and_restores_the_answer(client: Client, upstream: Script) -> None:
+    upstream.answer(ANSWER)  # the answer to script comes below once we know the placeholder
     client.chat(f"Draft a reply to {SECRET_MAIL} about invoice 42.", model="masked")
     outgoing = sent_text(upstream)
     assert SECRET_MAIL not in outgoing
     [placeholder] = set(PLACEHOLDER.findall(outgoing))
 
-    answer = json.loads(json.dumps(COMPLETION))
-    answer["choices"][0]["message"]["content"] = f"Sure, I will write to {placeholder} today."
-    upstream.reply_json(answer)
+    upstream.answer(f"Sure, I will write to {placeholder} today.")
     response = client.chat(f"Draft a reply to {SECRET_MAIL} about invoice 42.", model="masked")
     assert response.content == f"Sure, I will write to {SECRET_MAIL} today."
     assert SECRET_MAIL not in sent_text(upstream)
     assert "redacted" in (response.route_reason or "")
 
 
-def test_redact_restores_placeholders_split_across_stream_chunks(
-    client: Client, upstream: ReplayServer
-) -> None:
-    upstream.reply_json(COMPLETION)
+def test_redact_restores_placeholders_split_across_stream_chunks(client: Client, upstream: Script) -> None:
+    upstream.answer(ANSWER)
     client.chat(f"Note for {SECRET_MAIL}", model="masked")
     [placeholder] = set(PLACEHOLDER.findall(sent_text(upstream)))
     cut = len(placeholder) // 2
-    pieces = ["Mail ", placeholder[:cut], placeholder[cut:], " now."]
-
-    def chunk(text: str, finish: str | None = None) -> str:
-        delta = {"content": text} if text else {}
-        body = {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": "gpt-4o-mini",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        return "data: " + json.dumps(body)
-
-    upstream.reply_sse([sse(*[chunk(p) for p in pieces], chunk("", "stop"), "data: [DONE]")])
+    upstream.chunks("Mail ", placeholder[:cut], placeholder[cut:], " now.")
     stream = client.stream(f"Note for {SECRET_MAIL}", model="masked")
     text = "".join(c.text for c in stream)
     assert text == f"Mail {SECRET_MAIL} now."
@@ -119,29 +113,27 @@ NOTE_VALUES = [
 
 
 def test_redact_hides_names_record_numbers_birth_dates_and_addresses_beside_an_ssn(
-    client: Client, upstream: ReplayServer
+    client: Client, upstream: Script
 ) -> None:
-    upstream.reply_json(COMPLETION)
+    upstream.answer(ANSWER)
     client.chat(NOTE, model="masked")
     outgoing = sent_text(upstream)
     assert [value for value in NOTE_VALUES if value in outgoing] == []
     placeholders = sorted(set(PLACEHOLDER.findall(outgoing)))
     assert len(placeholders) == len(NOTE_VALUES), placeholders
 
-    answer = json.loads(json.dumps(COMPLETION))
-    answer["choices"][0]["message"]["content"] = " / ".join(placeholders)
-    upstream.reply_json(answer)
+    upstream.answer(" / ".join(placeholders))
     restored = client.chat(NOTE, model="masked").content
     assert sorted(restored.split(" / ")) == sorted(NOTE_VALUES)
 
 
 @pytest.mark.parametrize("route", ["careful", "careful-but-down"])
 def test_an_obfuscated_email_never_reaches_a_closed_model(
-    client: Client, upstream: ReplayServer, route: str
+    client: Client, upstream: Script, route: str
 ) -> None:
     """Spelled out to dodge a filter, the address still keeps the prompt home; with the local
     target down, the request fails rather than fall back to the closed one."""
-    upstream.reply_json(COMPLETION)
+    upstream.answer(ANSWER)
     prompt = "Write one line to jane.doe(at)example(dot)com about her results."
     if route == "careful":
         answer = client.chat(prompt, model=route, max_tokens=8)

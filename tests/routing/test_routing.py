@@ -1,5 +1,6 @@
 """Routes: the plan (order, skips and their reasons), the circuit breaker, and fallbacks
-walked by the real client against loopback upstreams that fail on cue."""
+walked by the real client against scripted providers (tests/support/scripted.py) that fail on
+cue: what is checked sits above the providers, so no wire is needed to check it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.openai_samples import COMPLETION, STREAM
-from tests.support.replay import ReplayServer, sse
+from tests.support.scripted import Script, script
 from weighbridge.client import Client
 from weighbridge.config import load_settings
 from weighbridge.errors import NoRouteError, ProviderError, StreamInterruptedError
@@ -22,7 +22,7 @@ from weighbridge.routing.load import MACHINE, InFlight
 from weighbridge.routing.plan import plan
 from weighbridge.routing.routes import Route
 
-SERVER_ERROR = {"error": {"message": "The server had an error", "type": "server_error"}}
+SERVER_ERROR = "The server had an error"
 
 
 def settings_with(home: Path, text: str):  # type: ignore[no-untyped-def]
@@ -123,23 +123,22 @@ def test_breaker_opens_probes_once_and_closes() -> None:
 
 
 @pytest.fixture
-def upstreams() -> Iterator[tuple[ReplayServer, ReplayServer]]:
-    with ReplayServer() as first, ReplayServer() as second:
-        yield first, second
+def upstreams(scripts: dict[str, Script]) -> tuple[Script, Script]:
+    """What providers ``one`` (model ``first``) and ``two`` (model ``second``) answer."""
+    return script("one"), script("two")
 
 
 @pytest.fixture
-def client(home: Path, upstreams: tuple[ReplayServer, ReplayServer]) -> Iterator[Client]:
-    first, second = upstreams
+def client(home: Path, upstreams: tuple[Script, Script]) -> Iterator[Client]:
     settings = settings_with(
         home,
-        f"""
+        """
 [providers.one]
-type = "openai"
-base_url = "{first.url}"
+type = "scripted"
+base_url = "scripted://one"
 [providers.two]
-type = "openai"
-base_url = "{second.url}"
+type = "scripted"
+base_url = "scripted://two"
 [models.first]
 provider = "one"
 model = "m1"
@@ -147,10 +146,10 @@ model = "m1"
 provider = "two"
 model = "m2"
 [routes.resilient]
-targets = [{{ model = "first" }}, {{ model = "second" }}]
+targets = [{ model = "first" }, { model = "second" }]
 [routes.replicas]
 strategy = "least-outstanding"
-targets = [{{ model = "first" }}, {{ model = "second" }}]
+targets = [{ model = "first" }, { model = "second" }]
 """,
     )
     policy = RetryPolicy(max_attempts=2, base_delay_s=0.01)
@@ -158,13 +157,10 @@ targets = [{{ model = "first" }}, {{ model = "second" }}]
         yield made
 
 
-def test_fallback_after_the_first_target_fails(
-    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
-) -> None:
+def test_fallback_after_the_first_target_fails(client: Client, upstreams: tuple[Script, Script]) -> None:
     first, second = upstreams
-    first.reply_json(SERVER_ERROR, status=500)
-    first.reply_json(SERVER_ERROR, status=500)
-    second.reply_json(COMPLETION)
+    first.fail(500, SERVER_ERROR).fail(500, SERVER_ERROR)
+    second.answer("Hello there")
     response = client.chat("hi", model="resilient")
     assert response.model == "second" and response.route == "resilient"
     assert "fallback" in (response.route_reason or "")
@@ -173,43 +169,37 @@ def test_fallback_after_the_first_target_fails(
     assert (answered.model, answered.status) == ("second", "ok")
 
 
-def test_no_fallback_for_the_callers_own_mistake(
-    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
-) -> None:
+def test_no_fallback_for_the_callers_own_mistake(client: Client, upstreams: tuple[Script, Script]) -> None:
     first, second = upstreams
-    first.reply_json({"error": {"message": "bad temperature", "type": "invalid_request_error"}}, status=400)
+    first.fail(400, "bad temperature")
     with pytest.raises(ProviderError) as caught:
         client.chat("hi", model="resilient")
     assert caught.value.status == 400 and len(second.requests) == 0
 
 
-def test_stream_falls_back_only_before_output(
-    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
-) -> None:
+def test_stream_falls_back_only_before_output(client: Client, upstreams: tuple[Script, Script]) -> None:
     first, second = upstreams
     for _ in range(2):
-        first.reply_json(SERVER_ERROR, status=503)
-    second.reply_sse([sse(*STREAM)])
+        first.fail(503, SERVER_ERROR)
+    second.answer("Hello there")
     stream = client.stream("hi", model="resilient")
     assert "".join(c.text for c in stream) == "Hello there"
     assert stream.response is not None and stream.response.model == "second"
 
-    first.reply_cut([sse(*STREAM[:2])])
+    first.cut("Hello")
     with pytest.raises(StreamInterruptedError):
         for _ in client.stream("hi", model="resilient"):
             pass
     assert len(second.requests) == 1  # the cut after output did not move on
 
 
-def test_breaker_stops_calling_a_dead_target(
-    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
-) -> None:
+def test_breaker_stops_calling_a_dead_target(client: Client, upstreams: tuple[Script, Script]) -> None:
     first, second = upstreams
     client.planner.breakers.threshold = 2
     for _ in range(4):
-        first.reply_json(SERVER_ERROR, status=500)
+        first.fail(500, SERVER_ERROR)
     for _ in range(3):
-        second.reply_json(COMPLETION)
+        second.answer("Hello there")
     for _ in range(3):
         assert client.chat("hi", model="resilient").model == "second"
     assert len(first.requests) == 4  # two requests' attempts, then the circuit opened
@@ -217,14 +207,14 @@ def test_breaker_stops_calling_a_dead_target(
 
 
 def test_a_probe_in_flight_sends_others_to_the_next_target(
-    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
+    client: Client, upstreams: tuple[Script, Script]
 ) -> None:
     first, second = upstreams
     client.planner.breakers.threshold, client.planner.breakers.cooldown_s = 1, 0.01
     client.planner.breakers.failure("one/m1")
     time.sleep(0.02)
     assert client.planner.breakers.allow("one/m1")  # another request holds the half-open probe
-    second.reply_json(COMPLETION)
+    second.answer("Hello there")
     response = client.chat("hi", model="resilient")
     assert response.model == "second" and first.requests == []
     [record] = client.store.recent(5)  # nothing was sent to the first target, so nothing logged
@@ -232,17 +222,17 @@ def test_a_probe_in_flight_sends_others_to_the_next_target(
 
 
 def test_least_outstanding_spreads_open_streams_over_replicas(
-    client: Client, upstreams: tuple[ReplayServer, ReplayServer]
+    client: Client, upstreams: tuple[Script, Script]
 ) -> None:
-    for server in upstreams:
+    for upstream in upstreams:
         for _ in range(3):
-            server.reply_sse([sse(*STREAM)])
+            upstream.answer("Hello there")
     held = []
     for _ in range(6):  # each stream stays open (in flight) after its first chunk
         answer = iter(client.stream("hi", model="replicas"))
         next(answer)
         held.append(answer)
-    assert [len(server.requests) for server in upstreams] == [3, 3]
+    assert [len(upstream.requests) for upstream in upstreams] == [3, 3]
     assert client.planner.in_flight.snapshot() == {"first": 3, "second": 3}
     for answer in held:
         list(answer)

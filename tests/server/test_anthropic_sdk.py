@@ -1,6 +1,7 @@
-"""The official anthropic SDK, unmodified, against ``weighbridge serve``: the embedded model for
-answers, a loopback server replaying Anthropic's documented stream for a cut one, and the wire
-translation's pure functions on the documentation's own payloads."""
+"""The official anthropic SDK, unmodified, against the gateway (in this process, its ASGI app
+the SDK's transport): the embedded model for answers, a loopback server replaying Anthropic's
+documented stream for a cut one, and the wire translation's pure functions on the
+documentation's own payloads."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from tests.support.anthropic_samples import TOOL_STREAM, TOOL_USE_MESSAGE
-from tests.support.gateway import running_gateway
+from tests.support.gateway import gateway_app
 from tests.support.replay import ReplayServer, sse
 from weighbridge.errors import InvalidRequestError
 from weighbridge.providers.anthropic import StreamState, completion_from_body, request_body
@@ -59,15 +60,21 @@ WEATHER_CONVERSATION: list[dict[str, Any]] = [
 ]
 
 
+def sdk_for(http: TestClient, api_key: str = "unused-without-master-key") -> anthropic.Anthropic:
+    """The SDK on the in-process gateway; not closed by the tests, since closing it would close
+    the shared ``http`` (the SDK holds nothing else)."""
+    return anthropic.Anthropic(base_url=str(http.base_url), api_key=api_key, http_client=http, max_retries=0)
+
+
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_gateway(tmp_path_factory.mktemp("gw")) as base:
-        yield base
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with gateway_app(tmp_path_factory.mktemp("gw")) as http:
+        yield http
 
 
 @pytest.fixture
-def sdk(gateway: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway, api_key="unused-without-master-key", max_retries=0)
+def sdk(gateway: TestClient) -> anthropic.Anthropic:
+    return sdk_for(gateway)
 
 
 # -- the SDK against the embedded model ---------------------------------------------------
@@ -103,7 +110,7 @@ def test_stream_helper(sdk: anthropic.Anthropic) -> None:
     assert final.usage.input_tokens > 0 and final.usage.output_tokens > 0
 
 
-def test_raw_stream_events_in_the_documented_order(sdk: anthropic.Anthropic, gateway: str) -> None:
+def test_raw_stream_events_in_the_documented_order(sdk: anthropic.Anthropic, gateway: TestClient) -> None:
     events = list(sdk.messages.create(model=MODEL, max_tokens=64, messages=FRANCE, stream=True))
     kinds = [e.type for e in events]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
@@ -112,7 +119,7 @@ def test_raw_stream_events_in_the_documented_order(sdk: anthropic.Anthropic, gat
 
     # On the wire: each event named as its data's type, the ping after the first block opens.
     body = {"model": MODEL, "max_tokens": 64, "messages": FRANCE, "stream": True}
-    with httpx.stream("POST", gateway + "/v1/messages", json=body, timeout=30) as reply:
+    with gateway.stream("POST", "/v1/messages", json=body) as reply:
         assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
         frames = reply.read().decode().split("\n\n")
     assert frames[-1] == ""
@@ -134,7 +141,7 @@ def test_max_tokens_reached(sdk: anthropic.Anthropic) -> None:
         assert stream.get_final_message().stop_reason == "max_tokens"
 
 
-def test_client_mistakes_raise_the_sdks_own_errors(sdk: anthropic.Anthropic, gateway: str) -> None:
+def test_client_mistakes_raise_the_sdks_own_errors(sdk: anthropic.Anthropic, gateway: TestClient) -> None:
     with pytest.raises(anthropic.NotFoundError) as missing:
         sdk.messages.create(model="no-such-model", max_tokens=8, messages=FRANCE)
     assert "no-such-model" in missing.value.message
@@ -147,7 +154,7 @@ def test_client_mistakes_raise_the_sdks_own_errors(sdk: anthropic.Anthropic, gat
     ):
         pass
 
-    reply = httpx.post(gateway + "/v1/messages", json={"model": MODEL, "messages": FRANCE})
+    reply = gateway.post("/v1/messages", json={"model": MODEL, "messages": FRANCE})
     assert reply.status_code == 400
     assert reply.json() == {
         "type": "error",
@@ -156,12 +163,12 @@ def test_client_mistakes_raise_the_sdks_own_errors(sdk: anthropic.Anthropic, gat
 
 
 def test_master_key_is_required_when_set(home: Path) -> None:
-    with running_gateway(home, master_key=MASTER) as base:
-        wrong = anthropic.Anthropic(base_url=base, api_key="not-the-key", max_retries=0)
+    with gateway_app(home, master_key=MASTER) as http:
+        wrong = sdk_for(http, api_key="not-the-key")
         with pytest.raises(anthropic.AuthenticationError) as refused:
             wrong.messages.create(model=MODEL, max_tokens=8, messages=FRANCE)
         assert MASTER not in str(refused.value.body)
-        right = anthropic.Anthropic(base_url=base, api_key=MASTER, max_retries=0)
+        right = sdk_for(http, api_key=MASTER)
         message = right.messages.create(model=MODEL, max_tokens=64, messages=FRANCE)
         assert message.content[0].type == "text" and "Paris" in message.content[0].text
 
@@ -170,7 +177,7 @@ def test_master_key_is_required_when_set(home: Path) -> None:
 
 
 @pytest.fixture
-def fronted(home: Path, upstream: ReplayServer) -> Iterator[tuple[ReplayServer, str]]:
+def fronted(home: Path, upstream: ReplayServer) -> Iterator[tuple[ReplayServer, TestClient]]:
     """The shared replay upstream, speaking Anthropic, with a gateway in front of it."""
     config = f"""
 [providers.replayed]
@@ -181,16 +188,16 @@ base_url = "{upstream.url}"
 provider = "replayed"
 model = "claude-sonnet-4-5-20250929"
 """
-    with running_gateway(home, config=config) as base:
-        yield upstream, base
+    with gateway_app(home, config=config) as http:
+        yield upstream, http
 
 
 def test_tool_conversation_reaches_an_anthropic_upstream_as_sent(
-    fronted: tuple[ReplayServer, str],
+    fronted: tuple[ReplayServer, TestClient],
 ) -> None:
-    replay, base = fronted
+    replay, http = fronted
     replay.reply_sse([sse(*TOOL_STREAM)])
-    sdk = anthropic.Anthropic(base_url=base, api_key="x", max_retries=0)
+    sdk = sdk_for(http, api_key="x")
     with sdk.messages.stream(
         model="claude-replay",
         max_tokens=1024,
@@ -209,12 +216,12 @@ def test_tool_conversation_reaches_an_anthropic_upstream_as_sent(
 
 
 def test_cut_mid_stream_ends_with_an_error_event_and_no_message_stop(
-    fronted: tuple[ReplayServer, str],
+    fronted: tuple[ReplayServer, TestClient],
 ) -> None:
-    replay, base = fronted
+    replay, http = fronted
     replay.reply_cut([sse(*TOOL_STREAM[:5])])  # "Okay", ",": then the connection closes
     body = {"model": "claude-replay", "max_tokens": 64, "messages": FRANCE, "stream": True}
-    with httpx.stream("POST", base + "/v1/messages", json=body, timeout=30) as reply:
+    with http.stream("POST", "/v1/messages", json=body) as reply:
         assert reply.status_code == 200
         frames = [f for f in reply.read().decode().split("\n\n") if f]
     assert frames[-1].startswith("event: error\ndata: ")
@@ -223,7 +230,7 @@ def test_cut_mid_stream_ends_with_an_error_event_and_no_message_stop(
     assert not any(f.startswith("event: message_stop") for f in frames)
 
     replay.reply_cut([sse(*TOOL_STREAM[:5])])
-    sdk = anthropic.Anthropic(base_url=base, api_key="x", max_retries=0)
+    sdk = sdk_for(http, api_key="x")
     with pytest.raises(anthropic.APIStatusError):
         for _ in sdk.messages.create(model="claude-replay", max_tokens=64, messages=FRANCE, stream=True):
             pass

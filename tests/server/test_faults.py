@@ -1,32 +1,39 @@
 """The gateway in front of a failing upstream: a loopback server replaying OpenAI's wire
-format, cut or refusing on cue, with the openai SDK as the gateway's client."""
+format, cut or refusing on cue, with the openai SDK as the gateway's client. The gateway runs
+in this process on a real port, so a cut stream reaches the client as it happens."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from tests.support.cli import run_cli
-from tests.support.gateway import priced_upstream, running_gateway
+from tests.support.cli import invoke
+from tests.support.gateway import priced_upstream, serving
 from tests.support.openai_samples import RATE_LIMITED, STREAM
 from tests.support.replay import ReplayServer, sse
+from weighbridge.providers.retry import RetryPolicy
+
+#: ``serve``'s retry policy (the default: as many attempts, so the upstream is asked as often),
+#: with waits cut to milliseconds: the tests count attempts, not seconds of backoff.
+FAST_RETRIES = replace(RetryPolicy(), base_delay_s=0.01, max_delay_s=0.01)
 
 
 @pytest.fixture
 def gateway(upstream: ReplayServer, home: Path) -> Iterator[str]:
     config = priced_upstream(upstream.url, "flaky", "flaky-model")
-    with running_gateway(home, config=config) as base:
+    with serving(home, config=config, retry_policy=FAST_RETRIES) as base:
         yield base
 
 
 def last_record() -> dict[str, object]:
     """The gateway's newest log record (the autouse ``home`` fixture points both at one store)."""
-    out = run_cli("logs", "--json", "-n", "1")
+    out = invoke("logs", "--json", "-n", "1")
     return dict(json.loads(out.stdout.splitlines()[0]))
 
 

@@ -1,5 +1,6 @@
 """Virtual keys at the gateway: allowed models, rate limits, and budgets that hold under
-simultaneous requests, seen through the SDKs' own exceptions."""
+simultaneous requests, seen through the SDKs' own exceptions. The gateway and the CLI that
+makes the keys both run in this process, on the test's data directory."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
+from starlette.testclient import TestClient
 
-from tests.support.cli import run_cli
-from tests.support.gateway import priced_upstream, running_gateway
+from tests.support.cli import invoke
+from tests.support.gateway import gateway_app, priced_upstream
 from tests.support.openai_samples import STREAM
 from tests.support.replay import ReplayServer, sse
 
@@ -22,21 +23,26 @@ MASTER = "wb-master-for-key-tests-0123456789"
 
 
 @pytest.fixture
-def gateway(upstream: ReplayServer, home: Path) -> Iterator[str]:
+def gateway(upstream: ReplayServer, home: Path) -> Iterator[TestClient]:
     config = priced_upstream(upstream.url, "priced", "priced-model")
-    with running_gateway(home, master_key=MASTER, config=config) as base:
-        yield base
+    with gateway_app(home, master_key=MASTER, config=config) as http:
+        yield http
 
 
 def new_key(*args: str) -> str:
-    made = run_cli("keys", "create", *args)
+    made = invoke("keys", "create", *args)
     assert made.returncode == 0, made.stderr
     return made.stdout.strip()
 
 
-def test_key_sees_and_calls_only_its_models(gateway: str) -> None:
+def sdk_for(http: TestClient, key: str) -> openai.OpenAI:
+    """The SDK on the in-process gateway; not closed, since that would close ``http``."""
+    return openai.OpenAI(base_url=str(http.base_url) + "/v1", api_key=key, http_client=http, max_retries=0)
+
+
+def test_key_sees_and_calls_only_its_models(gateway: TestClient) -> None:
     key = new_key("--name", "local-only", "--models", "smollm2-135m")
-    sdk = openai.OpenAI(base_url=gateway + "/v1", api_key=key, max_retries=0)
+    sdk = sdk_for(gateway, key)
     assert [m.id for m in sdk.models.list()] == ["smollm2-135m"]
     answer = sdk.chat.completions.create(
         model="smollm2-135m", messages=[{"role": "user", "content": "What is the capital of France?"}]
@@ -44,14 +50,14 @@ def test_key_sees_and_calls_only_its_models(gateway: str) -> None:
     assert "Paris" in (answer.choices[0].message.content or "")
     with pytest.raises(openai.PermissionDeniedError):
         sdk.chat.completions.create(model="priced-model", messages=[{"role": "user", "content": "hi"}])
-    record = json.loads(run_cli("logs", "--json", "-n", "1").stdout.splitlines()[0])
+    record = json.loads(invoke("logs", "--json", "-n", "1").stdout.splitlines()[0])
     assert record["key_name"] == "local-only"
     assert key not in json.dumps(record)
 
 
-def test_rate_limit_per_key(gateway: str) -> None:
+def test_rate_limit_per_key(gateway: TestClient) -> None:
     key = new_key("--name", "slow", "--rpm", "2")
-    sdk = openai.OpenAI(base_url=gateway + "/v1", api_key=key, max_retries=0)
+    sdk = sdk_for(gateway, key)
     for _ in range(2):
         sdk.chat.completions.create(
             model="smollm2-135m", messages=[{"role": "user", "content": "hi"}], max_tokens=2
@@ -63,17 +69,20 @@ def test_rate_limit_per_key(gateway: str) -> None:
     assert int(caught.value.response.headers["retry-after"]) > 0
 
 
-def test_revoked_key_is_refused(gateway: str) -> None:
+def test_revoked_key_is_refused(gateway: TestClient) -> None:
     key = new_key("--name", "gone")
-    assert run_cli("keys", "revoke", "gone").returncode == 0
-    sdk = openai.OpenAI(base_url=gateway + "/v1", api_key=key, max_retries=0)
+    assert invoke("keys", "revoke", "gone").returncode == 0
+    sdk = sdk_for(gateway, key)
     with pytest.raises(openai.AuthenticationError):
         sdk.models.list()
 
 
-def simultaneous_streams(gateway: str, upstream: ReplayServer, model: str, keys: list[str]) -> list[int]:
+def simultaneous_streams(
+    gateway: TestClient, upstream: ReplayServer, model: str, keys: list[str]
+) -> list[int]:
     """Five streamed requests at once, each of which may cost up to ~$0.0006 (1,000 output
-    tokens at $0.60/M), taking the keys in turn; the upstream has answers for two."""
+    tokens at $0.60/M), taking the keys in turn; the upstream has answers for two. The
+    in-process gateway serves them together on its one event loop, as ``serve`` does."""
     for _ in range(2):
         upstream.reply_sse([sse(*STREAM)[i : i + 40] for i in range(0, len(sse(*STREAM)), 40)], delay_s=0.1)
     body = {
@@ -85,9 +94,7 @@ def simultaneous_streams(gateway: str, upstream: ReplayServer, model: str, keys:
 
     def call(n: int) -> int:
         headers = {"Authorization": f"Bearer {keys[n % len(keys)]}"}
-        with httpx.stream(
-            "POST", gateway + "/v1/chat/completions", json=body, timeout=60, headers=headers
-        ) as reply:
+        with gateway.stream("POST", "/v1/chat/completions", json=body, headers=headers) as reply:
             reply.read()
             if reply.status_code == 429:
                 assert reply.json()["error"]["code"] == "insufficient_quota"
@@ -97,23 +104,23 @@ def simultaneous_streams(gateway: str, upstream: ReplayServer, model: str, keys:
         return sorted(pool.map(call, range(5)))
 
 
-def test_budget_holds_under_simultaneous_requests(gateway: str, upstream: ReplayServer) -> None:
+def test_budget_holds_under_simultaneous_requests(gateway: TestClient, upstream: ReplayServer) -> None:
     key = new_key("--name", "capped", "--budget-usd", "0.0013")  # holds two worst cases
     statuses = simultaneous_streams(gateway, upstream, "priced-model", [key])
     assert statuses == [200, 200, 429, 429, 429]
     assert len(upstream.requests) == 2  # the refused ones never reached the upstream
-    listed = run_cli("keys", "list").stdout
+    listed = invoke("keys", "list").stdout
     assert "capped" in listed
 
 
 def test_a_route_budget_holds_across_keys(upstream: ReplayServer, home: Path) -> None:
     config = priced_upstream(upstream.url, "priced", "priced-model")
     config += '\n[routes.capped-route]\nbudget_usd = 0.0013\ntargets = [{ model = "priced-model" }]\n'
-    with running_gateway(home, master_key=MASTER, config=config) as base:
+    with gateway_app(home, master_key=MASTER, config=config) as http:
         keys = [new_key("--name", "team-a"), new_key("--name", "team-b")]  # no budgets of their own
-        assert simultaneous_streams(base, upstream, "capped-route", keys) == [200, 200, 429, 429, 429]
+        assert simultaneous_streams(http, upstream, "capped-route", keys) == [200, 200, 429, 429, 429]
         assert len(upstream.requests) == 2
-    report = json.loads(run_cli("spend", "--by", "route", "--json").stdout)
+    report = json.loads(invoke("spend", "--by", "route", "--json").stdout)
     [route] = [b for b in report["budgets"] if b["kind"] == "route"]
     [line] = report["groups"]
     assert route["name"] == line["group"] == "capped-route"
@@ -122,10 +129,12 @@ def test_a_route_budget_holds_across_keys(upstream: ReplayServer, home: Path) ->
     assert Decimal(route["reserved_usd"]) == 0 and route["runs_out"] not in ("never", "exhausted")
 
 
-def test_wrong_key_through_the_anthropic_sdk(gateway: str) -> None:
+def test_wrong_key_through_the_anthropic_sdk(gateway: TestClient) -> None:
     import anthropic
 
-    sdk = anthropic.Anthropic(base_url=gateway, api_key="wb-not-a-real-key", max_retries=0)
+    sdk = anthropic.Anthropic(
+        base_url=str(gateway.base_url), api_key="wb-not-a-real-key", http_client=gateway, max_retries=0
+    )
     with pytest.raises(anthropic.AuthenticationError) as caught:
         sdk.messages.create(model="smollm2-135m", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert "wb-not-a-real-key" not in str(caught.value)

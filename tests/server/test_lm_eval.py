@@ -1,6 +1,7 @@
 """lm-evaluation-harness, unmodified, scoring the embedded model through the gateway: a
 multiple-choice task by log-likelihood (``local-completions``, echo + logprobs, with the
-gateway's own tokenizer routes) and a generation task (``local-chat-completions``)."""
+gateway's own tokenizer routes) and a generation task (``local-chat-completions``). The gateway
+runs in this process on a real port; ``lm_eval`` runs as a process of its own, as a user runs it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import running_gateway
+from tests.support.gateway import serving
 from tests.support.paths import DATA
 from weighbridge.store import Store
 
@@ -23,7 +24,7 @@ DATA = DATA / "lm_eval"
 @pytest.fixture(scope="module")
 def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     home = tmp_path_factory.mktemp("gw")
-    with running_gateway(home) as base:
+    with serving(home) as base:
         yield base, home
 
 

@@ -1,4 +1,5 @@
-"""The official openai SDK, unmodified, against ``weighbridge serve`` on the embedded model."""
+"""The official openai SDK, unmodified, against the gateway on the embedded model: the gateway
+runs in this process (its ASGI app is the SDK's transport), as ``weighbridge serve`` builds it."""
 
 from __future__ import annotations
 
@@ -6,25 +7,33 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
+from starlette.testclient import TestClient
 
-from tests.support.cli import run_cli
-from tests.support.gateway import running_gateway
+from tests.support.cli import invoke
+from tests.support.gateway import gateway_app
 
 MASTER = "wb-master-test-key-0123456789"
 
 
+def sdk_for(http: TestClient, api_key: str = "unused-without-master-key") -> openai.OpenAI:
+    """The SDK on the in-process gateway; not closed by the tests, since closing it would close
+    the shared ``http`` (the SDK holds nothing else)."""
+    return openai.OpenAI(
+        base_url=str(http.base_url) + "/v1", api_key=api_key, http_client=http, max_retries=0
+    )
+
+
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_gateway(tmp_path_factory.mktemp("gw")) as base:
-        yield base
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with gateway_app(tmp_path_factory.mktemp("gw")) as http:
+        yield http
 
 
 @pytest.fixture
-def sdk(gateway: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway + "/v1", api_key="unused-without-master-key", max_retries=0)
+def sdk(gateway: TestClient) -> openai.OpenAI:
+    return sdk_for(gateway)
 
 
 def test_chat_completion(sdk: openai.OpenAI) -> None:
@@ -80,37 +89,45 @@ def test_an_unconfigured_closed_model_is_unavailable_not_a_crash(sdk: openai.Ope
     assert caught.value.status_code == 503 and "OPENAI_API_KEY" in caught.value.message
 
 
-def test_malformed_body_is_a_400_in_openai_shape(gateway: str) -> None:
-    reply = httpx.post(
-        gateway + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+def test_malformed_body_is_a_400_in_openai_shape(gateway: TestClient) -> None:
+    reply = gateway.post(
+        "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert reply.status_code == 400
     assert reply.json()["error"]["type"] == "invalid_request_error"
-    big = httpx.post(gateway + "/v1/chat/completions", content=b" " * (17 * 1024 * 1024))
+    big = gateway.post("/v1/chat/completions", content=b" " * (17 * 1024 * 1024))
     assert big.status_code == 413
 
 
 def test_master_key_is_required_when_set(home: Path) -> None:
-    with running_gateway(home, master_key=MASTER) as base:
-        wrong = openai.OpenAI(base_url=base + "/v1", api_key="not-the-key", max_retries=0)
+    with gateway_app(home, master_key=MASTER) as http:
+        wrong = sdk_for(http, api_key="not-the-key")
         with pytest.raises(openai.AuthenticationError) as refused:
             wrong.models.list()
         assert MASTER not in str(refused.value.body)
-        right = openai.OpenAI(base_url=base + "/v1", api_key=MASTER, max_retries=0)
+        right = sdk_for(http, api_key=MASTER)
         assert any(m.id == "smollm2-135m" for m in right.models.list())
-        assert httpx.get(base + "/health").status_code == 200
+        assert http.get("/health").status_code == 200
 
 
-def test_refuses_to_bind_beyond_loopback_without_a_key() -> None:
-    result = run_cli("serve", "--host", "0.0.0.0", "--port", "1")
+def test_refuses_to_bind_beyond_loopback_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` refuses before it binds; were it to go on, it would fail here (a traceback, not
+    exit code 2) instead of serving forever in this process."""
+
+    def bind(*args: object, **kwargs: object) -> None:
+        raise AssertionError("serve went on to bind without a key")
+
+    monkeypatch.setattr("uvicorn.run", bind)
+    monkeypatch.delenv("WEIGHBRIDGE_MASTER_KEY", raising=False)
+    result = invoke("serve", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode == 2 and "WEIGHBRIDGE_MASTER_KEY" in result.stderr
 
 
-def test_metrics_count_what_the_log_holds(gateway: str, sdk: openai.OpenAI) -> None:
+def test_metrics_count_what_the_log_holds(gateway: TestClient, sdk: openai.OpenAI) -> None:
     sdk.chat.completions.create(
         model="smollm2-135m", messages=[{"role": "user", "content": "hi"}], max_tokens=3
     )
-    text = httpx.get(gateway + "/metrics").text
+    text = gateway.get("/metrics").text
     ok = [
         line
         for line in text.splitlines()
@@ -121,11 +138,19 @@ def test_metrics_count_what_the_log_holds(gateway: str, sdk: openai.OpenAI) -> N
     assert "weighbridge_request_latency_seconds_bucket" in text
 
 
-def test_simultaneous_requests_to_one_local_model_get_their_own_answers(sdk: openai.OpenAI) -> None:
+@pytest.fixture
+def engine_sdk(home: Path) -> Iterator[openai.OpenAI]:
+    """The SDK on a gateway whose local chats run on the engine ``serve`` uses by default,
+    where simultaneous requests are decoded together."""
+    with gateway_app(home, engines=True) as http:
+        yield sdk_for(http)
+
+
+def test_simultaneous_requests_to_one_local_model_get_their_own_answers(engine_sdk: openai.OpenAI) -> None:
     words = ("apple", "river", "copper", "violet", "falcon", "marble")
 
     def ask(word: str) -> str:
-        reply = sdk.chat.completions.create(
+        reply = engine_sdk.chat.completions.create(
             model="smollm2-135m",
             messages=[{"role": "user", "content": f"Repeat exactly this word: {word}"}],
             max_tokens=12,

@@ -1,5 +1,7 @@
 """promptfoo (the npm package, unmodified) evaluating the embedded model through the gateway
-with its stock ``openai:chat`` and ``openai:completion`` providers and a virtual key."""
+with its stock ``openai:chat`` and ``openai:completion`` providers and a virtual key. The
+gateway runs in this process on a real port (promptfoo is a process of its own), and the
+``weighbridge`` commands run in this process too."""
 
 from __future__ import annotations
 
@@ -11,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_cli
-from tests.support.gateway import running_gateway
+from tests.support.cli import invoke
+from tests.support.gateway import serving
+from tests.support.paths import ROOT
 
-PROMPTFOO = Path(__file__).parent / "tools" / "node_modules" / ".bin" / "promptfoo"
+PROMPTFOO = ROOT / "tests" / "tools" / "node_modules" / ".bin" / "promptfoo"
 MASTER = "wb-master-for-promptfoo-0123456789"
 
 
 @pytest.fixture
 def gateway(home: Path) -> Iterator[str]:
-    with running_gateway(home, master_key=MASTER) as base:
+    with serving(home, master_key=MASTER) as base:
         yield base
 
 
@@ -65,7 +68,7 @@ def outputs(report: dict[str, object]) -> list[tuple[str, str, bool]]:
 
 
 def test_promptfoo_eval_passes_through_the_gateway(gateway: str, tmp_path: Path) -> None:
-    made = run_cli("keys", "create", "--name", "promptfoo-ci", "--models", "smollm2-135m")
+    made = invoke("keys", "create", "--name", "promptfoo-ci", "--models", "smollm2-135m")
     assert made.returncode == 0, made.stderr
     code, report = promptfoo_eval(tmp_path, config(gateway, paris_check="paris"), made.stdout.strip())
     assert code == 0
@@ -74,12 +77,12 @@ def test_promptfoo_eval_passes_through_the_gateway(gateway: str, tmp_path: Path)
         "openai:completion:smollm2-135m"
     ] * 2
     assert all(ok for _, _, ok in got), got
-    logged = [json.loads(line) for line in run_cli("logs", "--json", "-n", "10").stdout.splitlines()]
+    logged = [json.loads(line) for line in invoke("logs", "--json", "-n", "10").stdout.splitlines()]
     assert len(logged) == 4 and {r["key_name"] for r in logged} == {"promptfoo-ci"}
 
 
 def test_promptfoo_reports_a_failed_assertion(gateway: str, tmp_path: Path) -> None:
-    made = run_cli("keys", "create", "--name", "promptfoo-fail")
+    made = invoke("keys", "create", "--name", "promptfoo-fail")
     code, report = promptfoo_eval(tmp_path, config(gateway, paris_check="berlin"), made.stdout.strip())
     assert code != 0  # promptfoo's own exit code for failed assertions, as CI would see it
     assert [ok for provider, output, ok in outputs(report) if "France" in output or "Paris" in output] == [

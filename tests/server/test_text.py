@@ -1,5 +1,6 @@
 """Text completions with log-probabilities, embeddings and the tokenizer routes, through the
-gateway, driven by the official openai SDK (and raw HTTP where the SDK has no method)."""
+gateway (in this process, its ASGI app the transport), driven by the official openai SDK (and
+raw HTTP where the SDK has no method)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
+from starlette.testclient import TestClient
 
-from tests.support.gateway import running_gateway
+from tests.support.gateway import gateway_app
 from tests.support.replay import ReplayServer
 from weighbridge.client import Client
 from weighbridge.config import load_settings
@@ -26,27 +27,24 @@ def write_config(home: Path, text: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_gateway(tmp_path_factory.mktemp("gw")) as base:
-        yield base
-
-
-@pytest.fixture
-def http(gateway: str) -> Iterator[httpx.Client]:
-    """Raw HTTP for the routes the SDK has no method for; the first call may load a model."""
-    with httpx.Client(base_url=gateway, timeout=120) as client:
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The gateway, and raw HTTP to it for the routes the SDK has no method for."""
+    with gateway_app(tmp_path_factory.mktemp("gw")) as client:
         yield client
 
 
 @pytest.fixture
-def sdk(gateway: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=gateway + "/v1", api_key="unused-without-master-key", max_retries=0
-    ) as client:
-        yield client
+def sdk(http: TestClient) -> openai.OpenAI:
+    """The SDK over ``http``; not closed, since closing it would close the shared ``http``."""
+    return openai.OpenAI(
+        base_url=str(http.base_url) + "/v1",
+        api_key="unused-without-master-key",
+        http_client=http,
+        max_retries=0,
+    )
 
 
-def continuation_logprob(sdk: openai.OpenAI, http: httpx.Client, context: str, continuation: str) -> float:
+def continuation_logprob(sdk: openai.OpenAI, http: TestClient, context: str, continuation: str) -> float:
     """What log-likelihood evaluations compute: the continuation's tokens given the context."""
     context_tokens = http.post("/tokenize", json={"prompt": context}).json()["tokens"]
     result = sdk.completions.create(
@@ -57,7 +55,7 @@ def continuation_logprob(sdk: openai.OpenAI, http: httpx.Client, context: str, c
     return sum(lp for lp in logprobs.token_logprobs[len(context_tokens) :] if lp is not None)
 
 
-def test_echo_logprobs_rank_the_right_answer(sdk: openai.OpenAI, http: httpx.Client) -> None:
+def test_echo_logprobs_rank_the_right_answer(sdk: openai.OpenAI, http: TestClient) -> None:
     paris = continuation_logprob(sdk, http, "The capital of France is", " Paris")
     london = continuation_logprob(sdk, http, "The capital of France is", " London")
     assert paris > london + 1.0
@@ -89,7 +87,7 @@ def test_echo_logprobs_shape(sdk: openai.OpenAI) -> None:
     assert logprobs.text_offset == [len("".join(logprobs.tokens[:i])) for i in range(len(logprobs.tokens))]
 
 
-def test_token_id_prompts_and_batches(sdk: openai.OpenAI, http: httpx.Client) -> None:
+def test_token_id_prompts_and_batches(sdk: openai.OpenAI, http: TestClient) -> None:
     ids = http.post("/tokenize", json={"prompt": "Hello there"}).json()["tokens"]
     assert http.post("/detokenize", json={"tokens": ids}).json()["prompt"].endswith("Hello there")
     result = sdk.completions.create(model="smollm2-135m", prompt=[ids, ids[:1]], max_tokens=3, temperature=0)
@@ -110,14 +108,14 @@ def test_stop_and_length(sdk: openai.OpenAI) -> None:
     assert "7" not in stopped.choices[0].text and "5" in stopped.choices[0].text
 
 
-def test_tokenizer_info_names_the_special_tokens(http: httpx.Client) -> None:
+def test_tokenizer_info_names_the_special_tokens(http: TestClient) -> None:
     info = http.get("/tokenizer_info").json()
     assert info["eos_token"] == "<|im_end|>" and "im_start" in info["chat_template"]
     eos = http.post("/tokenize", json={"prompt": info["eos_token"], "add_special_tokens": False})
     assert len(eos.json()["tokens"]) == 1
 
 
-def test_embeddings_in_both_encodings(sdk: openai.OpenAI, http: httpx.Client) -> None:
+def test_embeddings_in_both_encodings(sdk: openai.OpenAI, http: TestClient) -> None:
     texts = ["The cat sat on the mat.", "A cat was sitting on a mat.", "Quarterly revenue rose 4%."]
     got = sdk.embeddings.create(model="smollm2-135m", input=texts)  # the SDK asks for base64
     vectors = [item.embedding for item in got.data]
@@ -148,7 +146,7 @@ def test_embeddings_in_both_encodings(sdk: openai.OpenAI, http: httpx.Client) ->
         ({"model": "claude-sonnet-4-5", "prompt": "Hi"}, "ANTHROPIC_API_KEY"),
     ],
 )
-def test_bad_completion_requests(http: httpx.Client, body: dict[str, object], says: str) -> None:
+def test_bad_completion_requests(http: TestClient, body: dict[str, object], says: str) -> None:
     answer = http.post("/v1/completions", json=body)
     assert answer.status_code == (503 if "KEY" in says else 400)  # a missing key is the operator's
     assert says in answer.json()["error"]["message"]

@@ -1,5 +1,6 @@
-"""Tools people already use, unmodified, against ``weighbridge serve``: langchain-openai, and
-simonw's ``llm`` CLI through its OpenAI-compatible model configuration."""
+"""Tools people already use, unmodified, against the gateway: langchain-openai, and simonw's
+``llm`` CLI through its OpenAI-compatible model configuration. The gateway runs in this process
+on a real port, since ``llm`` is a process of its own."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import running_gateway
+from tests.support.gateway import serving
 
 QUESTION = "What is the capital of France?"
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_gateway(tmp_path_factory.mktemp("gw-tools")) as base:
+    with serving(tmp_path_factory.mktemp("gw-tools")) as base:
         yield base
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.paths import ROOT
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.store.migrations import MIGRATIONS, migrate
@@ -147,10 +147,10 @@ def test_records_from_before_the_chain_are_chained_by_the_migration(tmp_path: Pa
 def test_cli_verify_and_export(db_path: Path, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "weighbridge.db").write_bytes(db_path.read_bytes())
-    ok = run_cli("audit", "verify")
+    ok = invoke("audit", "verify")
     assert ok.returncode == 0 and "ok: 6 records" in ok.stdout
-    exported = run_cli("audit", "export")
+    exported = invoke("audit", "export")
     assert len(exported.stdout.splitlines()) == 6 and '"hash": "sha256:' in exported.stdout
     tamper(home / "weighbridge.db", "UPDATE inferences SET response = 'forged' WHERE id = 'wb-0001'")
-    broken = run_cli("audit", "verify")
+    broken = invoke("audit", "verify")
     assert broken.returncode == 1 and "wb-0001" in broken.stderr and "Traceback" not in broken.stderr

@@ -22,8 +22,11 @@ from starlette.testclient import TestClient
 from tests.support.cli import WEIGHBRIDGE
 from tests.support.servers import free_port
 from weighbridge.config import Settings, load_settings
+from weighbridge.engines.binary import find_llama_server
+from weighbridge.engines.pool import Engines
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.server.app import Gateway
+from weighbridge.store import Store
 
 
 def settings_for(home: Path, config: str | None = None) -> Settings:
@@ -38,6 +41,25 @@ def settings_for(home: Path, config: str | None = None) -> Settings:
         return load_settings()
 
 
+def build(
+    home: Path,
+    *,
+    master_key: str | None = None,
+    config: str | None = None,
+    retry_policy: RetryPolicy | None = None,
+    engines: bool = False,
+) -> Gateway:
+    """The gateway as ``serve`` builds it for ``home``. Local chats run in-process, one at a
+    time, unless ``engines``: then on supervised llama-server engines that decode concurrent
+    requests together, as ``serve`` runs them by default (in-process where none is built)."""
+    settings = settings_for(home, config)
+    store = Store(settings.db_path)
+    supervised = Engines(settings.engine, store, settings.home) if engines and find_llama_server() else None
+    return Gateway(
+        settings, store=store, engines=supervised, master_key=master_key, retry_policy=retry_policy
+    )
+
+
 @contextmanager
 def gateway_app(
     home: Path,
@@ -45,10 +67,12 @@ def gateway_app(
     master_key: str | None = None,
     config: str | None = None,
     retry_policy: RetryPolicy | None = None,
+    engines: bool = False,
 ) -> Iterator[TestClient]:
-    """The gateway in this process, reached through an ASGI transport (an ``httpx.Client``
-    whose base URL is the gateway's root); its lifespan runs as ``serve``'s does."""
-    gateway = Gateway(settings_for(home, config), master_key=master_key, retry_policy=retry_policy)
+    """The gateway in this process, reached through an ASGI transport: Starlette's TestClient,
+    an httpx-style client whose base URL is the gateway's root, which the SDKs take as their
+    ``http_client``. Its lifespan runs as ``serve``'s does; a streamed body arrives whole."""
+    gateway = build(home, master_key=master_key, config=config, retry_policy=retry_policy, engines=engines)
     try:
         with TestClient(
             gateway.app(), base_url="http://127.0.0.1:8000", raise_server_exceptions=False
@@ -65,10 +89,12 @@ def serving(
     master_key: str | None = None,
     config: str | None = None,
     retry_policy: RetryPolicy | None = None,
+    engines: bool = False,
 ) -> Iterator[str]:
     """The gateway in this process on a free loopback port (uvicorn on a thread, as ``serve``
-    runs it); yields its base URL."""
-    gateway = Gateway(settings_for(home, config), master_key=master_key, retry_policy=retry_policy)
+    runs it), for clients in other processes and streams read as they are written; yields its
+    base URL."""
+    gateway = build(home, master_key=master_key, config=config, retry_policy=retry_policy, engines=engines)
     server = uvicorn.Server(
         uvicorn.Config(
             gateway.app(), host="127.0.0.1", port=free_port(), log_level="warning", access_log=False
@@ -128,7 +154,7 @@ def wait_until_healthy(base: str, proc: subprocess.Popen[bytes], log: Path | Non
             said = (
                 log.read_text(errors="replace")
                 if log is not None
-                else proc.stderr.read()
+                else proc.stderr.read().decode(errors="replace")
                 if proc.stderr
                 else ""
             )

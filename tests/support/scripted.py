@@ -8,13 +8,19 @@ answers from the :class:`Script` registered under the instance's name, in order,
 what it was asked. Failures are raised as the real wire providers raise them (a
 :class:`~weighbridge.errors.ProviderError` with the HTTP status), so retries, fallbacks and
 breakers see exactly what they see in production.
+
+Where the order of calls is not known (a compare run sends its cells concurrently), a script
+answers by content instead: its ``respond`` callable is given the model id and the last
+message and says what to answer, as ``tests/support/compare.py``'s ``Script`` does::
+
+    scripted.script("cloud", respond=lambda model, question: "Paris" if "France" in question else "?")
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -32,18 +38,44 @@ class _Reply:
     #: Stream only: the connection drops after the text (a cut mid-answer).
     cut: bool = False
     hold_s: float = 0.0
+    #: Stream only: the pieces as sent (they join to ``text``); None splits it at spaces.
+    pieces: tuple[str, ...] | None = None
+
+
+#: What a ``respond`` callable answers: the text, or (HTTP status, text, seconds to hold the
+#: call before answering), the same shape as ``tests.support.compare.Reply``.
+Reply = str | tuple[int, str, float]
+#: Called with (model id, the request's last message) for each call no queued reply answers.
+Respond = Callable[[str, str], Reply]
 
 
 @dataclass
 class Script:
-    """What one provider instance answers, in order, and the requests it was sent."""
+    """What one provider instance answers, in order, and the requests it was sent.
+
+    Queued replies answer first; when none is left, ``respond`` (if set) answers by content.
+    ``upstream`` and ``usage`` stand for what a real upstream reports with every answer (a dated
+    snapshot id, its own token counts), for the tests that check those are what is kept."""
 
     replies: deque[_Reply] = field(default_factory=deque)
     requests: list[ChatRequest] = field(default_factory=list)
+    #: For each request, whether it came as a stream (a real upstream sees ``"stream": true``).
+    streamed: list[bool] = field(default_factory=list)
+    respond: Respond | None = None
+    #: The model id the answers say answered; None: the configured upstream id.
+    upstream: str | None = None
+    #: The token counts every answer reports; None: the words asked and answered, counted.
+    usage: Usage | None = None
 
     def answer(self, text: str, *, hold_s: float = 0.0) -> Script:
         """The next call answers ``text`` (after ``hold_s`` seconds: a slow upstream)."""
         self.replies.append(_Reply(text, hold_s=hold_s))
+        return self
+
+    def chunks(self, *pieces: str) -> Script:
+        """The next call answers the pieces joined; a stream sends them exactly as given (a
+        placeholder split across two chunks, say)."""
+        self.replies.append(_Reply("".join(pieces), pieces=pieces))
         return self
 
     def fail(self, status: int, message: str = "scripted failure") -> Script:
@@ -56,14 +88,18 @@ class Script:
         self.replies.append(_Reply(text, cut=True))
         return self
 
+    def asked(self) -> list[str]:
+        """The last message of each request (the user's question), in arrival order."""
+        return [r.messages[-1].text() for r in self.requests]
+
 
 #: The scripts by provider instance name (the ``[providers.NAME]`` of the config).
 SCRIPTS: dict[str, Script] = {}
 
 
-def script(name: str) -> Script:
-    """A fresh script for the provider instance ``name``."""
-    made = SCRIPTS[name] = Script()
+def script(name: str, *, respond: Respond | None = None) -> Script:
+    """A fresh script for the provider instance ``name`` (answering by content with ``respond``)."""
+    made = SCRIPTS[name] = Script(respond=respond)
     return made
 
 
@@ -85,42 +121,52 @@ class ScriptedProvider:
         self._http = http
 
     async def complete(self, target: Target, request: ChatRequest) -> Completion:
-        reply = await self._next(target, request)
+        script, reply = await self._next(target, request, streamed=False)
         return Completion(
             content=reply.text,
             finish_reason="stop",
-            usage=_usage(request, reply),
-            upstream_model=target.upstream,
+            usage=_usage(script, request, reply),
+            upstream_model=script.upstream or target.upstream,
         )
 
     async def stream(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        reply = await self._next(target, request)
+        script, reply = await self._next(target, request, streamed=True)
+        upstream = script.upstream or target.upstream
         words = reply.text.split(" ")
-        for n, word in enumerate(words):
-            yield StreamChunk(text=word if n == 0 else " " + word, upstream_model=target.upstream)
+        pieces = reply.pieces or tuple(w if n == 0 else " " + w for n, w in enumerate(words))
+        for piece in pieces:
+            yield StreamChunk(text=piece, upstream_model=upstream)
         if reply.cut:
             raise StreamInterruptedError(target.provider_name, "the connection was cut mid-stream")
-        yield StreamChunk(finish_reason="stop", usage=_usage(request, reply))
+        yield StreamChunk(finish_reason="stop", usage=_usage(script, request, reply))
 
     async def aclose(self) -> None:
         return None
 
     @staticmethod
-    async def _next(target: Target, request: ChatRequest) -> _Reply:
+    async def _next(target: Target, request: ChatRequest, *, streamed: bool) -> tuple[Script, _Reply]:
         script = SCRIPTS.get(target.provider_name)
         if script is None:
             raise ProviderError(target.provider_name, "no script for this provider", status=500)
         script.requests.append(request)
-        if not script.replies:
+        script.streamed.append(streamed)
+        if script.replies:
+            reply = script.replies.popleft()
+        elif script.respond is not None:
+            said = script.respond(target.model_id, request.messages[-1].text())
+            status, text, hold = (200, said, 0.0) if isinstance(said, str) else said
+            reply = _Reply(text, status=status, hold_s=hold)
+        else:
             raise ProviderError(target.provider_name, "the script has no more replies", status=500)
-        reply = script.replies.popleft()
         if reply.hold_s:
             await asyncio.sleep(reply.hold_s)
         if reply.status != 200:
             raise ProviderError(target.provider_name, reply.text, status=reply.status)
-        return reply
+        return script, reply
 
 
-def _usage(request: ChatRequest, reply: _Reply) -> Usage:
+def _usage(script: Script, request: ChatRequest, reply: _Reply) -> Usage:
+    if script.usage is not None:
+        return script.usage
     asked = sum(len(m.text().split()) for m in request.messages)
     return Usage(prompt_tokens=asked, completion_tokens=len(reply.text.split()))

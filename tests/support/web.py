@@ -1,12 +1,12 @@
 """What the Browse tests share: a gateway config with a budgeted route, and a finished
-compare run (made with the console script) to browse."""
+compare run (made with the CLI, in this process) to browse."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.compare import CAPITALS, Script, Upstream, config_text, prompt_file
 
 MASTER = "wb-master-for-browse-tests-0123456789"
@@ -27,7 +27,8 @@ def compare_run(home: Path, cloud: Upstream, script: Script, tmp_path: Path, ret
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(config(cloud.url, retention))
     path = prompt_file(tmp_path, CAPITALS[:2])
-    made = run_cli("compare", str(path), "-m", "cloud-a", "-m", "cloud-b", "-q")
+    env = {"WEIGHBRIDGE_HOME": str(home)}
+    made = invoke("compare", str(path), "-m", "cloud-a", "-m", "cloud-b", "-q", env=env)
     assert made.returncode == 0, made.stderr
-    [listed] = [json.loads(line) for line in run_cli("runs", "--json").stdout.splitlines()]
+    [listed] = [json.loads(line) for line in invoke("runs", "--json", env=env).stdout.splitlines()]
     return str(listed["id"])

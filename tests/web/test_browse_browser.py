@@ -1,8 +1,9 @@
-"""The Runs, Log and Spend tabs in a real headless Chromium against a live ``weighbridge serve``
-(a local caller, no master key) and a loopback upstream: a compare run's report opens in the
-page, a hostile prompt and answer in the log stay inert text, texts not kept say so, and the
-spend tables print the figures ``weighbridge spend --json`` gives. Screenshots go to
-test-artifacts/web/; skipped, saying so, on a machine without Chromium."""
+"""The Runs, Log and Spend tabs in a real headless Chromium against the gateway on a loopback
+port, served from this process (a local caller, no master key), a loopback upstream, and the CLI
+in this process on the same store: a compare run's report opens in the page, a hostile prompt
+and answer in the log stay inert text, texts not kept say so, and the spend tables print the
+figures ``weighbridge spend --json`` gives. Screenshots go to test-artifacts/web/; skipped,
+saying so, on a machine without Chromium."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from pathlib import Path
 import httpx
 
 from tests.support.browser import Page, chromium_tab, needs_chromium  # noqa: F401 (the browser fixture)
-from tests.support.cli import run_cli
+from tests.support.cli import invoke
 from tests.support.compare import Script, Upstream
-from tests.support.gateway import running_gateway
+from tests.support.gateway import serving
 from tests.support.web import HOSTILE, compare_run, config
 from weighbridge.money.amounts import format_usd
 
@@ -68,8 +69,8 @@ def test_runs_log_and_spend_in_the_page(browser: Page, home: Path, tmp_path: Pat
     with Upstream(script) as cloud:
         run_id = compare_run(home, cloud, script, tmp_path, retention="none")
         script.answers["cloud-b"]["Say"] = HOSTILE
-        assert run_cli("keys", "create", "--name", "team", "--budget-usd", "5").returncode == 0
-        with running_gateway(home, config=config(cloud.url)) as base:
+        assert invoke("keys", "create", "--name", "team", "--budget-usd", "5").returncode == 0
+        with serving(home, config=config(cloud.url)) as base:
             asked = {"model": "cloud-b", "messages": [{"role": "user", "content": HOSTILE}], "max_tokens": 8}
             assert httpx.post(base + "/v1/chat/completions", json=asked, timeout=30).status_code == 200
             browser.go(base + "/")
@@ -131,7 +132,7 @@ def check_spend(browser: Page) -> None:
     browser.click("#tab-spend")
     browser.wait("document.querySelectorAll('#spend-groups .spend-group').length === 4")
     for by in ("model", "key", "route", "day"):
-        cli = json.loads(run_cli("spend", "--by", by, "--json").stdout)
+        cli = json.loads(invoke("spend", "--by", by, "--json").stdout)
         expected = [[g["group"], format_usd(Decimal(g["cost_usd"]))] for g in [*cli["groups"], cli["total"]]]
         shown = cells(browser, f"#spend-by-{by} tbody tr, #spend-by-{by} tfoot tr")
         assert [[r[0], r[-1]] for r in shown] == expected

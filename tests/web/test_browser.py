@@ -1,6 +1,7 @@
-"""The arena page in a real headless Chromium, driven over the DevTools protocol, against a live
-``weighbridge serve`` with the embedded model, a second local model (the same weights with a
-terser system prompt) and a replayed upstream whose answer is hostile HTML.
+"""The arena page in a real headless Chromium, driven over the DevTools protocol, against the
+gateway on a loopback port, served from this process, with the embedded model, a second local
+model (the same weights with a terser system prompt) and a replayed upstream whose answer is
+hostile HTML.
 
 Each state's screenshot is saved under test-artifacts/web/. The test is skipped, saying so,
 on a machine without Chromium (Debian: apt-get install chromium).
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.browser import Page, chromium_tab, needs_chromium  # noqa: F401 (the browser fixture)
-from tests.support.gateway import running_gateway
+from tests.support.gateway import serving
 from tests.support.openai_samples import chunk
 from tests.support.replay import ReplayServer
 from tests.support.servers import EMBEDDED_FILE
@@ -40,7 +41,7 @@ price = {{ input_per_mtok = 0.15, output_per_mtok = 0.6, as_of = "2024-07-18", s
 
 
 def test_playground_arena_and_hostile_answer(browser: Page, upstream: ReplayServer, home: Path) -> None:
-    with running_gateway(home, config=config(upstream.url)) as base:
+    with serving(home, config=config(upstream.url)) as base:
         browser.go(base + "/")
         listed = browser.wait("[...document.querySelectorAll('#models input')].map(b => b.value)")
         assert {"smollm2-135m", "smol-terse", "hostile"} == set(listed)  # runnable ones to pick
@@ -139,7 +140,7 @@ def test_playground_arena_and_hostile_answer(browser: Page, upstream: ReplayServ
 
 
 def test_master_key_page_refuses_a_visitor_without_one(browser: Page, home: Path) -> None:
-    with running_gateway(home, master_key=MASTER) as base:
+    with serving(home, master_key=MASTER) as base:
         browser.send(
             "Emulation.setDeviceMetricsOverride", width=375, height=800, deviceScaleFactor=1, mobile=True
         )

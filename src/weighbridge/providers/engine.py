@@ -12,7 +12,8 @@ from typing import Any, cast
 
 from weighbridge.engines.pool import Engines
 from weighbridge.errors import ProviderError
-from weighbridge.providers.llamacpp import LlamaCppProvider
+from weighbridge.providers.llamacpp import LlamaCppProvider, context_tokens
+from weighbridge.providers.llamacpp_text import check_max_tokens
 from weighbridge.providers.openai import OpenAIProvider
 from weighbridge.targets import Target
 from weighbridge.types import (
@@ -35,6 +36,7 @@ class EngineProvider:
         self._in_process = LlamaCppProvider()
 
     async def complete(self, target: Target, request: ChatRequest) -> Completion:
+        _check(target, request)
         engine = await self._engines.engine_for(target)
         with engine.serving():
             try:
@@ -45,6 +47,7 @@ class EngineProvider:
                 raise
 
     async def stream(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        _check(target, request)
         engine = await self._engines.engine_for(target)
         with engine.serving():
             chunks = cast(
@@ -77,3 +80,12 @@ class EngineProvider:
 
     async def aclose(self) -> None:
         await self._engines.aclose()
+
+
+def _check(target: Target, request: ChatRequest) -> None:
+    """Refuse what the in-process path refuses, before an engine starts, so that a request gets
+    the same answer whichever way the model runs."""
+    assert target.weight_file is not None
+    if request.max_tokens is None or not target.weight_file.is_file():
+        return  # nothing to check, or no file: the engine's start says what is wrong with it
+    check_max_tokens(context_tokens(target.weight_file), request.max_tokens)

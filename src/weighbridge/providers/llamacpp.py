@@ -10,6 +10,7 @@ model run one after another on its thread; concurrent serving belongs to an engi
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import queue
@@ -48,6 +49,9 @@ _DONE = object()
 MAX_DEFAULT_CONTEXT = 8192
 #: Scoring keeps every position's logits (n_ctx x vocabulary floats): a smaller context.
 MAX_SCORING_CONTEXT = 4096
+#: An input to embed is read in one batch (mean pooling needs the whole sequence at once), and
+#: a batch's attention scores grow with its square: 2048 tokens is ~150 MB for SmolLM2.
+MAX_EMBEDDING_CONTEXT = 2048
 
 
 #: Work on the model's chat instance that is not an inference (tokenizing, say).
@@ -133,15 +137,19 @@ class _Worker:
     def _load(self, use: str) -> Any:
         if use in self._llamas:
             return self._llamas[use]
-        meta = read_metadata(self.path)
         from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
 
-        arch = meta.get("general.architecture", "llama")
-        n_ctx = min(int(meta.get(f"{arch}.context_length") or MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
+        n_ctx = context_tokens(self.path)
         extra: dict[str, Any] = {
             "chat": {},
             "scoring": {"logits_all": True, "n_ctx": min(n_ctx, MAX_SCORING_CONTEXT)},
-            "embedding": {"embedding": True, "pooling_type": LLAMA_POOLING_TYPE_MEAN},
+            "embedding": {
+                "embedding": True,
+                "pooling_type": LLAMA_POOLING_TYPE_MEAN,
+                "n_ctx": min(n_ctx, MAX_EMBEDDING_CONTEXT),
+                "n_batch": min(n_ctx, MAX_EMBEDDING_CONTEXT),
+                "n_ubatch": min(n_ctx, MAX_EMBEDDING_CONTEXT),
+            },
         }[use]
         try:
             llama = Llama(
@@ -163,7 +171,7 @@ class _Worker:
         request = job.request
         assert isinstance(request, ChatRequest)
         prompt_tokens = _prompt_tokens(llama, request)
-        llamacpp_text.check_max_tokens(llama, request.max_tokens)
+        llamacpp_text.check_max_tokens(llama.n_ctx(), request.max_tokens)
         room = llama.n_ctx() - len(prompt_tokens)
         if room < 1:
             raise InvalidRequestError(
@@ -272,6 +280,20 @@ def _worker_for(target: Target) -> _Worker:
             threads = int(os.environ.get("WEIGHBRIDGE_THREADS", 0)) or len(os.sched_getaffinity(0))
             worker = _WORKERS[path] = _Worker(path, threads)
         return worker
+
+
+def context_tokens(path: Path) -> int:
+    """The context a chat has on this model here: the model's own, up to MAX_DEFAULT_CONTEXT.
+    Read once per version of the file (reading the metadata takes tens of milliseconds)."""
+    info = path.stat()
+    return _context_tokens(path, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _context_tokens(path: Path, size: int, mtime_ns: int) -> int:
+    meta = read_metadata(path)
+    arch = meta.get("general.architecture", "llama")
+    return min(int(meta.get(f"{arch}.context_length") or MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
 
 
 class LlamaCppProvider:

@@ -30,7 +30,7 @@ from weighbridge.types import (
 def complete_text(llama: Any, request: TextRequest) -> TextCompletion:
     """Continue the prompt as raw text; with ``logprobs``, score what is returned."""
     prompt = request.prompt if isinstance(request.prompt, list) else tokenize(llama, request.prompt)
-    check_max_tokens(llama, request.max_tokens)
+    check_max_tokens(llama.n_ctx(), request.max_tokens)
     room = llama.n_ctx() - len(prompt)
     if room < 0 or (room == 0 and request.max_tokens > 0):
         raise _too_long(llama, len(prompt))
@@ -116,9 +116,12 @@ def embed(llama: Any, request: EmbeddingRequest) -> Embeddings:
     if request.dimensions is not None and request.dimensions != llama.n_embd():
         raise InvalidRequestError(f"this model's embeddings have {llama.n_embd()} dimensions")
     texts = [item if isinstance(item, str) else _text(llama, item) for item in request.input]
-    counted = sum(len(tokenize(llama, text)) for text in texts)
-    vectors = llama.embed(texts, normalize=True)
-    return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=counted))
+    counts = [len(llama.tokenize(text.encode("utf-8"))) for text in texts]  # as embed() reads them
+    longest = max(counts, default=0)
+    if longest > llama.n_ctx():  # refused, as OpenAI does, rather than embedding a cut-off text
+        raise _too_long(llama, longest)
+    vectors = llama.embed(texts, normalize=True, truncate=False)
+    return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=sum(counts)))
 
 
 def _generate(
@@ -186,13 +189,14 @@ def _as_openai(
     )
 
 
-def check_max_tokens(llama: Any, max_tokens: int | None) -> None:
-    """Refuse an answer longer than the whole context, as OpenAI does: clamped instead, it
-    would hold the model's one worker for as long as the context takes to fill. An answer
-    that only runs into the context's end is cut there (``length``), as llama.cpp's server does."""
-    if max_tokens is not None and max_tokens > llama.n_ctx():
+def check_max_tokens(n_ctx: int, max_tokens: int | None) -> None:
+    """Refuse an answer longer than the whole context (``n_ctx`` tokens), as OpenAI does:
+    clamped instead, it would hold a worker or an engine's slot for as long as the context
+    takes to fill. An answer that only runs into the context's end is cut there (``length``),
+    as llama.cpp's server does."""
+    if max_tokens is not None and max_tokens > n_ctx:
         raise InvalidRequestError(
-            f"max_tokens {max_tokens} is more than this model's whole context here ({llama.n_ctx()} tokens)"
+            f"max_tokens {max_tokens} is more than this model's whole context here ({n_ctx} tokens)"
         )
 
 
