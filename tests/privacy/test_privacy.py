@@ -19,7 +19,7 @@ from weighbridge.privacy.checks import iban_ok, luhn_ok, ssn_ok
 from weighbridge.privacy.evaluate import score
 from weighbridge.privacy.secrets import is_random_token
 
-DATA = DATA / "privacy" / "labelled.jsonl"
+LABELLED = DATA / "privacy" / "labelled.jsonl"
 #: Written before the detectors for person names, record numbers, dates of birth and addresses
 #: existed (see its first commit); their floors below come from it.
 HELD_OUT = DATA / "privacy" / "heldout.jsonl"
@@ -45,11 +45,11 @@ HELD_OUT_FLOORS = {
 }
 
 
-def load(path: Path = DATA) -> list[dict[str, object]]:
+def load(path: Path = LABELLED) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def examples(path: Path = DATA) -> list[tuple[str, list[tuple[str, str]]]]:
+def examples(path: Path = LABELLED) -> list[tuple[str, list[tuple[str, str]]]]:
     out = []
     for row in load(path):
         spans = row["spans"]
