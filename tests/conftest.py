@@ -25,6 +25,27 @@ if TYPE_CHECKING:
 sys.path.insert(0, str(ROOT / "tests" / "support" / "site"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Split the cores between the workers: llama.cpp spreads a request over every core it is
+    given, and with each worker doing so on the same cores its threads wait on each other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "WEIGHBRIDGE_THREADS" not in os.environ:
+        os.environ["WEIGHBRIDGE_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // workers))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with ``long`` tests first, longest first (``@pytest.mark.long(seconds)``): each
+    worker takes whole modules in this order, and a long module started last would leave the
+    other worker idle while it ends."""
+    seconds: dict[str, float] = {}
+    for item in items:
+        mark = item.get_closest_marker("long")
+        if mark is not None and item.module is not None:
+            name = item.module.__name__
+            seconds[name] = seconds.get(name, 0.0) + float(mark.args[0])
+    items.sort(key=lambda item: -seconds.get(item.module.__name__ if item.module else "", 0.0))
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh WEIGHBRIDGE_HOME, no user config, no keys, and a fresh default client."""

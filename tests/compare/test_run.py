@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support import scripted
-from tests.support.compare import CAPITALS, MODELS, Reply, Script, prompt_file, run
+from tests.support.compare import CAPITALS, MODELS, Reply, Script, config_text, prompt_file, run
 from weighbridge.client import Client
 from weighbridge.compare import html_report, promptset, runner
 from weighbridge.compare.export import write_csv, write_json
@@ -83,22 +83,6 @@ class Cloud:
 def cloud(scripts: dict[str, scripted.Script], script: Script) -> Cloud:
     """The compare models' providers, answering as ``script`` says."""
     return Cloud(script)
-
-
-def config_text() -> str:
-    """The compare models, each on a scripted provider of its own (upstream id = model id),
-    and one model whose key is not set."""
-    parts = [
-        f'[providers.{provider}]\ntype = "scripted"\nbase_url = "scripted://{provider}"\n\n'
-        f'[models.{model}]\nprovider = "{provider}"\nmodel = "{model}"\nprice = {price}\n'
-        for model, (provider, price) in MODELS.items()
-    ]
-    parts.append(
-        '[providers.locked]\ntype = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
-        'api_key_env = "WB_TEST_LOCKED_KEY"\n\n'
-        '[models.locked]\nprovider = "locked"\nmodel = "x"\n'
-    )
-    return "\n".join(parts)
 
 
 @pytest.fixture

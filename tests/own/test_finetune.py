@@ -101,6 +101,7 @@ def _examples(path: Path) -> Path:
     return path
 
 
+@pytest.mark.long(60)
 def test_finetune_resumes_exactly_offline_and_llama_cpp_runs_the_result(
     home: Path, tmp_path: Path, no_network: list[object]
 ) -> None:

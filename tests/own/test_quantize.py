@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import llama_cpp
+import pytest
 
 import weighbridge
 from tests.support.cli import invoke
@@ -16,6 +17,7 @@ from weighbridge.own.registry import registration
 from weighbridge.providers.gguf_meta import read_metadata
 
 
+@pytest.mark.long(10)
 def test_quantize_makes_a_registered_gguf_that_generates(home: Path, tmp_path: Path) -> None:
     text = tmp_path / "heldout.txt"
     text.write_text(heldout_text()[:700])  # a short text keeps the two perplexity runs quick

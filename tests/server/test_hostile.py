@@ -192,6 +192,7 @@ def test_inputs_that_once_reached_the_model_are_refused_first(
     assert_error_shape(response, "anthropic" if path == "/v1/messages" else "openai")
 
 
+@pytest.mark.long(8)
 def test_five_hundred_hostile_requests_never_get_a_500(
     gateway: tuple[str, GatewayLog], capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,6 +46,7 @@ def lm_eval(tmp_path: Path, model: str, model_args: str, task: str, *extra: str)
     return {k.split(",")[0]: v for k, v in results["results"][task].items() if isinstance(v, float)}
 
 
+@pytest.mark.long(18)
 def test_multiple_choice_by_loglikelihood(gateway_home: tuple[str, Path], tmp_path: Path) -> None:
     base, home = gateway_home
     args = f"model=smollm2-135m,base_url={base}/v1/completions,tokenizer_backend=remote,max_retries=1"
@@ -59,6 +60,7 @@ def test_multiple_choice_by_loglikelihood(gateway_home: tuple[str, Path], tmp_pa
     assert len(scored) == 24  # one scoring request per choice, each logged
 
 
+@pytest.mark.long(18)
 def test_generation_through_chat_completions(gateway_home: tuple[str, Path], tmp_path: Path) -> None:
     base, _ = gateway_home
     args = f"model=smollm2-135m,base_url={base}/v1/chat/completions,num_concurrent=2,max_retries=1"

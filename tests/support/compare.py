@@ -143,9 +143,18 @@ class Script:
 MODELS = {"cloud-a": ("cloud", PRICE), "cloud-b": ("rival", CHEAP), "judge": ("judges", PRICE)}
 
 
-def config_text(url: str) -> str:
+def config_text(url: str | None = None) -> str:
+    """The compare models, each on a provider of its own (upstream id = model id), and one
+    model whose key is not set. Each provider is the OpenAI wire to the upstream at ``url``,
+    or, without one, a scripted provider (tests/support/scripted.py) named as in MODELS."""
+
+    def served_by(provider: str) -> str:
+        if url is None:
+            return f'type = "scripted"\nbase_url = "scripted://{provider}"'
+        return f'type = "openai"\nbase_url = "{url}"'
+
     parts = [
-        f'[providers.{provider}]\ntype = "openai"\nbase_url = "{url}"\n\n'
+        f"[providers.{provider}]\n{served_by(provider)}\n\n"
         f'[models.{model}]\nprovider = "{provider}"\nmodel = "{model}"\nprice = {price}\n'
         for model, (provider, price) in MODELS.items()
     ]
