@@ -83,6 +83,7 @@ class Engines:
                 await task
         for path in list(self._engines):
             await self._forget(path)
+        atexit.unregister(self.stop_all)  # nothing left to stop; nor to keep alive until exit
 
     def stop_all(self) -> None:
         for engine in self._engines.values():
