@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from tests.support.cli import WEIGHBRIDGE, run_cli
-from tests.support.gateway import running_gateway, wait_until_healthy
+from tests.support.gateway import serving, wait_until_healthy
 from tests.support.servers import free_port
 from weighbridge.engines.binary import find_llama_server
 from weighbridge.engines.status import running_engines
@@ -43,7 +43,7 @@ WORDS = [
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     home = tmp_path_factory.mktemp("gw")
-    with running_gateway(home, config=ENGINE_CONFIG.format(slots=16)) as base:
+    with serving(home, config=ENGINE_CONFIG.format(slots=16), engines=True) as base:
         yield base, home
 
 
@@ -200,7 +200,7 @@ def test_a_killed_engine_ends_the_stream_with_an_error_and_restarts(gateway: tup
 
 def test_a_disconnect_frees_the_slot_at_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with running_gateway(home, config=ENGINE_CONFIG.format(slots=1)) as base, sdk(base) as client:
+    with serving(home, config=ENGINE_CONFIG.format(slots=1), engines=True) as base, sdk(base) as client:
         abandoned = client.chat.completions.create(
             model="smollm2-135m",
             messages=[{"role": "user", "content": "Write a very long story about the sea."}],
@@ -264,7 +264,7 @@ def test_a_changed_weight_file_is_refused_before_the_engine_starts(
         f.seek(-4096, os.SEEK_END)
         f.write(b"\0" * 4096)
     monkeypatch.setenv("WEIGHBRIDGE_LOCK", str(lock))
-    with running_gateway(home) as base:
+    with serving(home, engines=True) as base:
         reply = httpx.post(
             base + "/v1/chat/completions",
             json={"model": "mine", "messages": [{"role": "user", "content": "Hi"}]},
@@ -272,6 +272,26 @@ def test_a_changed_weight_file_is_refused_before_the_engine_starts(
         )
         assert reply.status_code == 503
         assert "weighbridge.lock" in reply.json()["error"]["message"]
+        assert engine_pids(home) == []
+
+
+def test_a_max_tokens_past_the_context_is_refused_before_an_engine_starts(tmp_path: Path) -> None:
+    """The same 400 as in-process (where the check once was alone): a request that asks for
+    more than the model's whole context never reaches, or starts, an engine."""
+    home = tmp_path / "home"
+    with serving(home, config=ENGINE_CONFIG.format(slots=1), engines=True) as base:
+        for max_tokens in (8193, 2**70):
+            reply = httpx.post(
+                base + "/v1/chat/completions",
+                json={
+                    "model": "smollm2-135m",
+                    "messages": [{"role": "user", "content": "Hi"}],
+                    "max_tokens": max_tokens,
+                },
+                timeout=30,
+            )
+            assert reply.status_code == 400, reply.text
+            assert "whole context here (8192 tokens)" in reply.json()["error"]["message"]
         assert engine_pids(home) == []
 
 

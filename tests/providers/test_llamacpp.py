@@ -6,6 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 import weighbridge
 from tests.support.cli import invoke, run_cli
 from weighbridge.providers.llamacpp import _deliver, _Job
@@ -90,6 +92,24 @@ def test_cli_reads_prompt_from_stdin(home: Path) -> None:
     result = run_cli("run", "-q", "-t", "0", input=QUESTION)
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout and result.stderr == ""
+
+
+def test_embeddings_read_the_whole_text_and_refuse_one_past_their_context(home: Path) -> None:
+    """llama-cpp-python cuts each text at its batch size unless told not to: two long texts
+    that differ only at the end got the same vector, and a text past the context got one."""
+    from weighbridge.client import Client
+    from weighbridge.errors import InvalidRequestError
+    from weighbridge.types import EmbeddingRequest
+
+    opening = "The quick brown fox jumps over the lazy dog. " * 120  # about 1,200 tokens
+    endings = ["The answer is Paris.", "Quantum chromodynamics binds quarks with gluons, always."]
+    with Client() as client:
+        vectors = client.embed(EmbeddingRequest(model="smollm2-135m", input=[opening + e for e in endings]))
+        first, second = vectors.vectors
+        assert sum(a * b for a, b in zip(first, second, strict=True)) < 0.999999
+        assert vectors.usage.prompt_tokens > 2 * 1200
+        with pytest.raises(InvalidRequestError, match="context here is 2048"):
+            client.embed(EmbeddingRequest(model="smollm2-135m", input=["x" * 40_000]))
 
 
 def test_worker_survives_a_caller_whose_loop_has_closed() -> None:
