@@ -12,6 +12,8 @@ prompt, so they run last.
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -122,15 +124,30 @@ def run_sync(
     client: Client, prompt_set: PromptSet, options: RunOptions, progress: Progress | None = None
 ) -> str:
     """:func:`run` on an event loop of its own (the command line's way); Ctrl-C cancels it,
-    which marks the run interrupted and keeps every finished cell."""
+    which marks the run interrupted and keeps every finished cell, and raises KeyboardInterrupt.
+
+    The signal wakes the loop through its self-pipe (``add_signal_handler``): the kernel may hand
+    it to any thread (a resolver's, the progress display's), and the handler asyncio installs by
+    itself then waits for the loop's next event, which a slow answer can hold off for minutes."""
 
     async def main() -> str:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None  # main() is asyncio.run's task
+        watching = threading.current_thread() is threading.main_thread()  # signals go there only
+        if watching:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
             return await run(client, prompt_set, options, progress)
         finally:
+            if watching:
+                loop.remove_signal_handler(signal.SIGINT)
             await client.aclose()  # this loop ends with the run: its connections go with it
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 async def run(
