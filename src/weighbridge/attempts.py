@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from weighbridge.call import Answer, Call, cancelled, scrubbed
 from weighbridge.config import Settings
-from weighbridge.errors import NoRouteError, WeighbridgeError
+from weighbridge.errors import NoRouteError, ProviderError, WeighbridgeError
 from weighbridge.providers import retry
 from weighbridge.providers.base import Provider
 from weighbridge.providers.pool import ProviderPool
@@ -74,7 +74,8 @@ class Attempts:
     @asynccontextmanager
     async def attempt(self, call: Call[Any]) -> AsyncIterator[Attempt[Any]]:
         """The steps around the provider call made inside the block. A provider error leaves
-        it scrubbed of the target's key; a caller that goes away is recorded as incomplete."""
+        it scrubbed of the target's key; a caller that goes away is recorded as incomplete, and
+        any other failure as an error."""
         if call.route is not None and not self.planner.breakers.allow(breaker_key(call.target)):
             raise NoRouteError(f"{call.target.model_id}: circuit open after repeated failures")
         attempt: Attempt[Any] = Attempt(call, self.providers.get(call.target))
@@ -88,7 +89,10 @@ class Attempts:
             error = scrubbed(exc, call.target)
             self._failed(attempt, "incomplete" if attempt.started else "error", error)
             raise error from None
-        except BaseException:
+        except Exception as exc:  # a bug below: logged, with no more than its type (no secrets)
+            self._failed(attempt, "error", ProviderError(call.target.provider_name, type(exc).__name__))
+            raise
+        except BaseException:  # cancelled, closed or interrupted: the caller went away
             self._failed(attempt, "incomplete", cancelled(call.target))
             raise
         self._settle(call, None)
