@@ -22,6 +22,8 @@ from weighbridge.types import (
     Completion,
     EmbeddingRequest,
     EmbeddingResponse,
+    Embeddings,
+    TextCompletion,
     TextRequest,
     TextResponse,
     Usage,
@@ -33,6 +35,7 @@ Answer = ChatResponse | TextResponse | EmbeddingResponse
 
 
 R = TypeVar("R", bound=Asked)
+A = TypeVar("A", bound=Answer)
 
 
 class Call(Generic[R]):
@@ -92,8 +95,16 @@ class Call(Generic[R]):
             self.weight_sha256 = await asyncio.to_thread(pinned_sha256, store, self.target.model_id, path)
             self.started = time.perf_counter()
 
-    def response(self, completion: Completion, *, ttft_s: float | None, settings: Settings) -> ChatResponse:
-        return ChatResponse(**completion.model_dump(), **self.metered(completion.usage, ttft_s, settings))
+    def answer(
+        self,
+        kind: type[A],
+        got: Completion | TextCompletion | Embeddings,
+        *,
+        settings: Settings,
+        ttft_s: float | None = None,
+    ) -> A:
+        """What the provider gave, as the answer ``kind``, with what :meth:`metered` adds."""
+        return kind(**got.model_dump(), **self.metered(got.usage, ttft_s, settings))
 
     def metered(self, usage: Usage, ttft_s: float | None, settings: Settings) -> dict[str, Any]:
         """What weighbridge adds to any answer: identity, clock, price, weights, route."""

@@ -35,9 +35,7 @@ from weighbridge.types import (
     Completion,
     EmbeddingRequest,
     EmbeddingResponse,
-    Embeddings,
     Message,
-    TextCompletion,
     TextRequest,
     TextResponse,
     validation_message,
@@ -114,7 +112,7 @@ class Client:
         def answer(completion: Completion) -> ChatResponse:
             if call.vault is not None:
                 completion.content = call.vault.restore(completion.content)
-            return call.response(completion, ttft_s=None, settings=self.settings)
+            return call.answer(ChatResponse, completion, settings=self.settings)
 
         return await self.attempts.whole(
             call, lambda provider: provider.complete(call.target, call.outgoing), answer
@@ -131,14 +129,10 @@ class Client:
     ) -> TextResponse:
         """A raw-text completion; with ``echo`` and ``logprobs`` it scores the prompt itself."""
         call = self.planner.direct(request, "text", source or self.source, key_name)
-
-        def answer(completion: TextCompletion) -> TextResponse:
-            return TextResponse(
-                **completion.model_dump(), **call.metered(completion.usage, None, self.settings)
-            )
-
         return await self.attempts.whole(
-            call, lambda provider: cast(TextProvider, provider).complete_text(call.target, request), answer
+            call,
+            lambda provider: cast(TextProvider, provider).complete_text(call.target, request),
+            lambda got: call.answer(TextResponse, got, settings=self.settings),
         )
 
     async def aembed(
@@ -146,14 +140,10 @@ class Client:
     ) -> EmbeddingResponse:
         """One vector per input."""
         call = self.planner.direct(request, "embeddings", source or self.source, key_name)
-
-        def answer(embeddings: Embeddings) -> EmbeddingResponse:
-            return EmbeddingResponse(
-                **embeddings.model_dump(), **call.metered(embeddings.usage, None, self.settings)
-            )
-
         return await self.attempts.whole(
-            call, lambda provider: cast(EmbeddingProvider, provider).embed(call.target, request), answer
+            call,
+            lambda provider: cast(EmbeddingProvider, provider).embed(call.target, request),
+            lambda got: call.answer(EmbeddingResponse, got, settings=self.settings),
         )
 
     async def atokenizer(self, model: str | None, op: str, *args: Any) -> Any:

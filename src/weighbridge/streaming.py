@@ -83,7 +83,7 @@ class AsyncStream:
         ttft: float | None = None
 
         def meter() -> ChatResponse:
-            return call.response(assembler.completion(), ttft_s=ttft, settings=attempts.settings)
+            return call.answer(ChatResponse, assembler.completion(), settings=attempts.settings, ttft_s=ttft)
 
         attempt: Attempt[ChatResponse] | None = None
         try:

@@ -22,8 +22,7 @@ from starlette.testclient import TestClient
 from tests.support.cli import WEIGHBRIDGE
 from tests.support.servers import free_port
 from weighbridge.config import Settings, load_settings
-from weighbridge.engines.binary import find_llama_server
-from weighbridge.engines.pool import Engines
+from weighbridge.engines.pool import supervised
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.server.app import Gateway
 from weighbridge.store import Store
@@ -54,9 +53,12 @@ def build(
     requests together, as ``serve`` runs them by default (in-process where none is built)."""
     settings = settings_for(home, config)
     store = Store(settings.db_path)
-    supervised = Engines(settings.engine, store, settings.home) if engines and find_llama_server() else None
     return Gateway(
-        settings, store=store, engines=supervised, master_key=master_key, retry_policy=retry_policy
+        settings,
+        store=store,
+        engines=supervised(settings, store) if engines else None,
+        master_key=master_key,
+        retry_policy=retry_policy,
     )
 
 

@@ -76,13 +76,13 @@ def _freeze_startup_objects() -> None:
 
 def _engines(settings: Settings, store: Store) -> Engines | None:
     """Supervised engines for local models, or None (in-process) without a llama-server."""
-    from weighbridge.engines.binary import find_llama_server, in_process_note
-    from weighbridge.engines.pool import Engines
+    from weighbridge.engines.binary import in_process_note
+    from weighbridge.engines.pool import supervised
 
-    if find_llama_server() is None:
+    engines = supervised(settings, store)
+    if engines is None:
         click.echo(in_process_note(), err=True)
-        return None
-    return Engines(settings.engine, store, settings.home)
+    return engines
 
 
 def _is_loopback(host: str) -> bool:

@@ -8,13 +8,22 @@ import atexit
 import contextlib
 from pathlib import Path
 
-from weighbridge.engines.binary import llama_server
+from weighbridge.config import Settings
+from weighbridge.engines.binary import find_llama_server, llama_server
 from weighbridge.engines.engine import Engine
 from weighbridge.engines.options import EngineOptions
 from weighbridge.errors import ModelLoadError
 from weighbridge.store import Store
 from weighbridge.targets import Target
 from weighbridge.weights import pinned_sha256
+
+
+def supervised(settings: Settings, store: Store) -> Engines | None:
+    """Engines for local models, or None where no llama-server was built: they then run
+    in-process, one request at a time."""
+    if find_llama_server() is None:
+        return None
+    return Engines(settings.engine, store, settings.home)
 
 
 class Engines:
