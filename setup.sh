@@ -68,6 +68,14 @@ if [ -n "$dev" ]; then
         apt="apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium chromium-driver"
         $apt >/dev/null 2>&1 || { apt-get update -qq >/dev/null && $apt >/dev/null; }
     fi
+    # The store tests start their own PostgreSQL server (tests/support/postgres.py); Debian
+    # keeps its programs in /usr/lib/postgresql/VERSION/bin, off PATH.
+    if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+        && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        stage "PostgreSQL for the store tests (Debian)"
+        apt="apt-get install -y -qq -o DPkg::Lock::Timeout=600 postgresql"
+        $apt >/dev/null 2>&1 || { apt-get update -qq >/dev/null && $apt >/dev/null; }
+    fi
     if ! command -v npm >/dev/null; then
         stage "npm not found: the promptfoo tests need Node.js 20.20+ and npm"
     elif [ ! -x tests/tools/node_modules/.bin/promptfoo ]; then

@@ -104,3 +104,29 @@ def llama_server(embedded_path: Path) -> Iterator[str]:
     """A real ``python -m llama_cpp.server`` serving the embedded model; yields its base URL."""
     with llama_cpp_server(embedded_path) as base:
         yield base
+
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server, one per test process (each xdist worker has its own), started
+    by the tests on a free loopback port (tests/support/postgres.py). Without PostgreSQL's
+    programs the tests that need it are skipped, except on CI, where that is a failure."""
+    from tests.support import postgres as pg
+
+    if pg.binaries() is None:
+        reason = "PostgreSQL's initdb, pg_ctl and postgres were not found (setup.sh --dev installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; on CI the store tests must run, not be skipped")
+        pytest.skip(reason)
+    with pg.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """The URL of a fresh empty database on the session's server, for this test alone."""
+    return postgres.create_database()

@@ -26,6 +26,7 @@ def test_exported_names() -> None:
             "ProviderConnectionError",
             "ProviderError",
             "ProviderTimeoutError",
+            "StoreUnavailableError",
             "Stream",
             "StreamChunk",
             "StreamInterruptedError",

@@ -66,7 +66,7 @@ class Client:
         source: str = "library",
     ) -> None:
         self.settings = settings or load_settings()
-        self.recorder = recorder or Recorder(store or Store(self.settings.db_path))
+        self.recorder = recorder or Recorder(store or self.settings.open_store())
         self.store = self.recorder.store
         self.source = source
         self.planner = Planner(self.settings)

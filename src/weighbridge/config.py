@@ -31,6 +31,7 @@ from weighbridge.engines.options import EngineOptions
 from weighbridge.errors import ConfigError
 from weighbridge.own.registry import registered_models
 from weighbridge.routing.routes import Route
+from weighbridge.store import Store, StoreOptions
 from weighbridge.types import validation_message
 
 EMBEDDED_MODEL = "smollm2-135m"
@@ -54,10 +55,20 @@ class Settings:
     privacy_terms: dict[str, list[str]] = field(default_factory=dict)
     #: How local engines run (``[engine]``): llama-server or in-process, slots, threads...
     engine: EngineOptions = field(default_factory=EngineOptions)
+    #: Where the log, keys and budgets live (``[store]``): SQLite in the home, or PostgreSQL.
+    store: StoreOptions = field(default_factory=StoreOptions)
 
     @property
     def db_path(self) -> Path:
         return self.home / "weighbridge.db"
+
+    @property
+    def store_location(self) -> Path | str:
+        """``WEIGHBRIDGE_DATABASE_URL``, else ``[store] url``, else the SQLite file in the home."""
+        return os.environ.get("WEIGHBRIDGE_DATABASE_URL") or self.store.url or self.db_path
+
+    def open_store(self) -> Store:
+        return Store(self.store_location, self.store)
 
 
 def default_home() -> Path:
@@ -111,8 +122,13 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         engine = EngineOptions.model_validate(user.get("engine", {}))
     except ValidationError as exc:
         raise ConfigError(f"{path}: engine.{validation_message(exc)}") from None
+    try:
+        store = StoreOptions.model_validate(user.get("store", {}))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: store.{validation_message(exc)}") from None
     return Settings(
         engine=engine,
+        store=store,
         home=home,
         catalog=catalog,
         default_model=default_model,

@@ -47,6 +47,12 @@ class ConfigError(WeighbridgeError):
     """The user's config file, or a catalog entry, cannot be used as written."""
 
 
+class StoreUnavailableError(WeighbridgeError):
+    """The database behind the log, keys and budgets cannot be reached (a PostgreSQL server
+    restarting, a pool with no free connection within its wait). Nothing was answered
+    unlogged: the request fails whole, and asking again once the database is back succeeds."""
+
+
 class UnknownModelError(WeighbridgeError):
     """A model id that neither the catalog nor the user's config defines."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import invoke
-from weighbridge.store import InferenceRecord, Store, ledger
+from weighbridge.store import InferenceRecord, Store
 from weighbridge.store import keys as store_keys
 
 
@@ -49,8 +49,6 @@ def _log(home: Path) -> None:
                     key_name="team-a" if provider == "openai" else None,
                 )
             )
-            with store.connection() as db:
-                ledger.KEYS.settle(db, "team-a", 0.0, cost if provider == "openai" and cost else 0.0)
     finally:
         store.close()
 

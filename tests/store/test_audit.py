@@ -14,6 +14,7 @@ from tests.support.cli import invoke
 from tests.support.paths import ROOT
 from weighbridge.store import InferenceRecord, Store
 from weighbridge.store.migrations import MIGRATIONS, migrate
+from weighbridge.store.sqlite import SQLiteConnection
 
 
 def record(i: int) -> InferenceRecord:
@@ -127,7 +128,7 @@ def test_concurrent_writers_never_fork_the_chain(tmp_path: Path) -> None:
 
 def test_records_from_before_the_chain_are_chained_by_the_migration(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    db = sqlite3.connect(path, isolation_level=None)
+    db = SQLiteConnection(sqlite3.connect(path, isolation_level=None))
     db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     for migration in MIGRATIONS[:2]:  # a database as the first release left it
         migration(db)
@@ -137,7 +138,6 @@ def test_records_from_before_the_chain_are_chained_by_the_migration(tmp_path: Pa
         "VALUES ('old-1', '2026-01-01', 'cli', 'm', 'p', 'ok', 'full')"
     )
     assert migrate(db) == [m.__name__ for m in MIGRATIONS[2:]]
-    db.close()
     store = Store(path)
     store.record(record(1))
     assert store.verify().ok and store.verify().checked == 2

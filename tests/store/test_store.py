@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from weighbridge.store import InferenceRecord, Store
+from weighbridge.store.database import IntegrityError
 from weighbridge.store.migrations import MIGRATIONS
 from weighbridge.weights import weight_sha256
 
@@ -122,7 +123,7 @@ def test_a_bad_record_fails_only_its_own_caller(tmp_path: Path) -> None:
 
     first, second, third = asyncio.run(main())
     assert first is None and third is None
-    assert isinstance(second, sqlite3.IntegrityError)
+    assert isinstance(second, IntegrityError)
     assert [r.id for r in store.export()] == ["wb-0000", "wb-0001", "wb-0002"]
     assert store.verify().ok
     store.close()

@@ -25,10 +25,9 @@ def arena() -> None:
 def leaderboard(ctx: click.Context, task: str | None, as_json: bool, seed: int) -> None:
     """Bradley-Terry ratings with 95% bootstrap intervals, beside each model's median
     latency and cost per 1,000 prompts from the inference log."""
-    from weighbridge.store import Store
     from weighbridge.web import votes
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         with store.connection() as db:
             board = votes.leaderboard(db, task=task, seed=seed)
@@ -79,10 +78,9 @@ def _table(board: dict[str, Any]) -> str:
 @click.pass_context
 def export(ctx: click.Context, task: str | None, output: str | None) -> None:
     """Write the votes as JSON Lines, oldest first."""
-    from weighbridge.store import Store
     from weighbridge.web import votes
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         with store.connection() as db:
             stored = votes.load(db, task=task)

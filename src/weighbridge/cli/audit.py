@@ -21,9 +21,8 @@ def audit() -> None:
 def verify(ctx: click.Context) -> None:
     """Re-derive every record's hash; name the first record that was edited, deleted,
     reordered or cut off. Exit code 1 when the chain is broken."""
-    from weighbridge.store import Store
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         verdict = store.verify()
     finally:
@@ -42,9 +41,8 @@ def verify(ctx: click.Context) -> None:
 def export(ctx: click.Context, output: IO[str]) -> None:
     """Write every record, in write order, as JSON lines (hashes included, so a copy can be
     verified elsewhere)."""
-    from weighbridge.store import Store
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         for record in store.export():
             output.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")

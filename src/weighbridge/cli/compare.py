@@ -124,10 +124,9 @@ def runs(ctx: click.Context, count: int, as_json: bool) -> None:
     """List the most recent compare runs, newest first."""
     import json
 
-    from weighbridge.store import Store
     from weighbridge.store import runs as store_runs
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         with store.connection() as db:
             found = store_runs.recent_runs(db, count)
@@ -158,9 +157,8 @@ def show(
 ) -> None:
     """Show a stored run (its id or a unique prefix of it) without calling any model."""
     from weighbridge.compare import results
-    from weighbridge.store import Store
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         loaded = results.load(store, run_id)
     finally:

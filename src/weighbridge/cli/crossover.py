@@ -94,7 +94,6 @@ def crossover(
     self-hosted cost rises in steps; the table says how many each volume needs."""
     from weighbridge.money import inputs, report, throughput
     from weighbridge.money.spend import input_share as logged_share
-    from weighbridge.store import Store
 
     settings = context.settings(ctx)
     inputs.check_local(settings, local)
@@ -102,7 +101,7 @@ def crossover(
         local, list(apis), prefill_tokens_per_s, usd_per_hour, preset_name, utilisation, input_share
     )
     inputs.check(settings, options)  # a bad option fails before any measured run
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         logged = logged_share(store, exclude_source=throughput.SOURCE) if input_share is None else None
         benchmarked = (

@@ -23,7 +23,6 @@ def create(
     ctx: click.Context, name: str, models: str | None, budget_usd: float | None, rpm: int | None
 ) -> None:
     """Create a key and print it once: only its digest is stored."""
-    from weighbridge.store import Store
     from weighbridge.store import keys as store_keys
     from weighbridge.targets import resolve
 
@@ -32,7 +31,7 @@ def create(
     for model in allowed or []:
         if model not in settings.catalog.models:
             resolve(settings, model)  # raises the unknown-model error, with suggestions
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         with store.connection() as db:
             key = store_keys.create(db, name, models=allowed, budget_usd=budget_usd, rpm=rpm)
@@ -49,10 +48,9 @@ def list_(ctx: click.Context) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from weighbridge.store import Store
     from weighbridge.store import keys as store_keys
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         with store.connection() as db:
             rows = store_keys.list_keys(db)
@@ -80,10 +78,9 @@ def list_(ctx: click.Context) -> None:
 def revoke(ctx: click.Context, name: str) -> None:
     """Revoke a key: requests with it are refused from now on."""
     from weighbridge.errors import InvalidRequestError
-    from weighbridge.store import Store
     from weighbridge.store import keys as store_keys
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         with store.connection() as db:
             if not store_keys.revoke(db, name):

@@ -18,9 +18,8 @@ from weighbridge.money.amounts import format_cost
 @click.pass_context
 def logs(ctx: click.Context, count: int, model: str | None, as_json: bool) -> None:
     """Show the most recent inferences, newest first."""
-    from weighbridge.store import Store
 
-    store = Store(context.settings(ctx).db_path)
+    store = context.settings(ctx).open_store()
     try:
         records = store.recent(count, model)
     finally:

@@ -23,10 +23,9 @@ def pin(ctx: click.Context, models: tuple[str, ...], lock_file: str | None) -> N
 
     from weighbridge import weights
     from weighbridge.own import pin as pins
-    from weighbridge.store import Store
 
     settings = context.settings(ctx)
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         lock, warnings = pins.pin(settings, store, pins.models_in_use(settings, models))
     finally:
@@ -58,14 +57,13 @@ def verify(ctx: click.Context, lock_file: str | None) -> None:
     from weighbridge import weights
     from weighbridge.errors import ConfigError
     from weighbridge.own import pin as pins
-    from weighbridge.store import Store
 
     path = weights.lock_path(lock_file)
     lock = weights.read_lock(path)
     if lock is None:
         raise ConfigError(f"no lock file at {path}: run 'weighbridge pin' to write one")
     settings = context.settings(ctx)
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         checks = pins.verify(settings, store, lock, pins.models_in_use(settings))
     finally:

@@ -37,10 +37,9 @@ def quantize(
     from rich.table import Table
 
     from weighbridge.own.quantize import quantize_model
-    from weighbridge.store import Store
 
     settings = context.settings(ctx)
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         result = quantize_model(
             settings, store, model, qtype, name=name, text=Path(text) if text else None, n_ctx=n_ctx

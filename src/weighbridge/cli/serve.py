@@ -49,10 +49,9 @@ def serve(
     import uvicorn
 
     from weighbridge.server.app import Gateway
-    from weighbridge.store import Store
 
     settings = context.settings(ctx)
-    store = Store(settings.db_path)
+    store = settings.open_store()
     engines = _engines(settings, store) if (engine or settings.engine.local) == "llama-server" else None
     gateway = Gateway(settings, store=store, engines=engines, master_key=master_key, preload=list(preload))
     ctx.call_on_close(gateway.client.close)

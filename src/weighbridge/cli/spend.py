@@ -38,7 +38,6 @@ def spend(
     from weighbridge.money import budgets as money_budgets
     from weighbridge.money import spend as money_spend
     from weighbridge.money.window import Window, parse_day
-    from weighbridge.store import Store
 
     if as_json and as_csv:
         raise InvalidRequestError("give --json or --csv, not both")
@@ -46,7 +45,7 @@ def spend(
         parse_day(since, "--since") if since else None, parse_day(until, "--until") if until else None
     )
     settings = context.settings(ctx)
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         report = money_spend.spend(store, cast("money_spend.GroupBy", by), window)
         held = money_budgets.budgets(store, settings.routes)

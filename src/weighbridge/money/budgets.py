@@ -15,7 +15,6 @@ At that rate the budget runs out on ``now + remaining / burn``; at zero burn, ne
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from weighbridge.money.amounts import ZERO, exact
 from weighbridge.routing.routes import Route
 from weighbridge.store import Store, route_budgets
 from weighbridge.store import keys as store_keys
+from weighbridge.store.database import Connection
 
 BURN_WINDOW = timedelta(days=7)
 SHORTEST_WINDOW = timedelta(hours=1)
@@ -154,7 +154,7 @@ def budgets(
     return out
 
 
-def _window_spend(db: sqlite3.Connection, who: str, name: str, start: datetime, now: datetime) -> Decimal:
+def _window_spend(db: Connection, who: str, name: str, start: datetime, now: datetime) -> Decimal:
     costs = db.execute(
         f"SELECT cost_usd FROM inferences WHERE {who} AND created_at >= ? AND created_at <= ?",
         (name, start.isoformat(), now.isoformat()),

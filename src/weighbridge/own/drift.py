@@ -222,8 +222,11 @@ def _baselines(store: Store, model: str) -> dict[str, dict[str, Any]]:
 def _save_baseline(store: Store, model: str, canary: Canary, response: ChatResponse) -> None:
     with store.connection() as db:
         db.execute(
-            "INSERT OR REPLACE INTO drift_baselines (model, prompt_id, prompt_sha256, output, "
-            "upstream_model, weight_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO drift_baselines (model, prompt_id, prompt_sha256, output, "
+            "upstream_model, weight_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (model, prompt_id) DO UPDATE SET prompt_sha256 = excluded.prompt_sha256, "
+            "output = excluded.output, upstream_model = excluded.upstream_model, "
+            "weight_sha256 = excluded.weight_sha256, created_at = excluded.created_at",
             (
                 model,
                 canary.id,

@@ -218,10 +218,9 @@ def _with_lora(model: Any, options: FinetuneOptions) -> Any:
 
 
 def _file_sha256(settings: Settings, path: Path) -> str:
-    from weighbridge.store import Store
     from weighbridge.weights import weight_sha256
 
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         return weight_sha256(store, path)
     finally:

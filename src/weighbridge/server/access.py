@@ -10,9 +10,6 @@ the real cost is settled. A route with a budget is held to it the same way, whoe
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -21,7 +18,7 @@ from starlette.requests import Request
 from weighbridge.hashing import digest
 from weighbridge.routing.routes import Route
 from weighbridge.server.errors import HTTPFailure, Refused
-from weighbridge.store import Store, ledger, route_budgets
+from weighbridge.store import Store, ledger, rates, route_budgets
 from weighbridge.store import keys as store_keys
 
 
@@ -41,12 +38,10 @@ class Caller:
 
 @dataclass(frozen=True)
 class Hold:
-    """What a request holds against budgets until it is settled: its worst-case cost, on its
-    key and on its route where they have budgets."""
+    """What a request holds against budgets until it ends: its worst-case cost, on its key and
+    on its route where they have budgets (the ids of the holds in the store)."""
 
-    key_usd: float = 0.0
-    route: str | None = None
-    route_usd: float = 0.0
+    holds: tuple[str, ...] = ()
 
 
 NOTHING_HELD = Hold()
@@ -59,18 +54,13 @@ class Access:
         self._store = store
         self._routes = routes or {}
         self._master = digest(master_key) if master_key else None
-        self._windows: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
     def identify(self, presented: str | None) -> Caller:
         """The caller behind ``presented``; without a master key, keyless callers are local."""
-        if presented and self._master and secrets.compare_digest(digest(presented), self._master):
-            return Caller("master")
-        if presented and presented.startswith(store_keys.KEY_PREFIX):
-            with self._store.connection() as db:
-                key = store_keys.find(db, presented)
-            if key is not None:
-                return Caller(key.name, key)
+        if presented and (self._master or presented.startswith(store_keys.KEY_PREFIX)):
+            caller = self.identify_digest(digest(presented))
+            if caller is not None:
+                return caller
         elif self._master is None:
             return Caller("local")  # loopback-only and open: any other token is no credential
         elif not presented:
@@ -78,6 +68,14 @@ class Access:
                 HTTPFailure(401, "no API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'")
             )
         raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
+
+    def identify_digest(self, key_digest: str) -> Caller | None:
+        """The master key or the live virtual key with this digest (a page session's key)."""
+        if self._master and secrets.compare_digest(key_digest, self._master):
+            return Caller("master")
+        with self._store.connection() as db:
+            key = store_keys.find_digest(db, key_digest)
+        return Caller(key.name, key) if key is not None else None
 
     def admit(self, caller: Caller, model: str) -> None:
         """Refuse a model the key may not call, or a request over its rate."""
@@ -92,27 +90,23 @@ class Access:
             self._count(key.name, key.rpm)
 
     def _count(self, name: str, rpm: int) -> None:
-        now = time.monotonic()
-        with self._lock:
-            window = self._windows.setdefault(name, deque())
-            while window and now - window[0] >= 60:
-                window.popleft()
-            if len(window) >= rpm:
-                wait = 60 - (now - window[0])
-                raise Refused(
-                    HTTPFailure(
-                        429,
-                        f"key '{name}' is limited to {rpm} requests per minute",
-                        code="rate_limit_exceeded",
-                        retry_after=wait,
-                    )
+        with self._store.connection() as db:
+            wait = rates.admit(db, name, rpm)
+        if wait is not None:
+            raise Refused(
+                HTTPFailure(
+                    429,
+                    f"key '{name}' is limited to {rpm} requests per minute",
+                    code="rate_limit_exceeded",
+                    retry_after=wait,
                 )
-            window.append(now)
+            )
 
     def reserve(self, caller: Caller, worst_case: Callable[[], float], model: str | None = None) -> Hold:
         """Hold the request's worst-case cost against its key's budget and, when ``model`` is a
         route with a budget, the route's; both or neither. The estimate is only worked out when
-        there is a budget to hold it against."""
+        there is a budget to hold it against. A budget that looks full is looked at again once
+        the holds of requests that never ended (a replica killed mid-request) are released."""
         key = caller.key if caller.key is not None and caller.key.budget_usd is not None else None
         route = self._routes.get(model) if model is not None else None
         route_budget = route.budget_usd if route is not None else None
@@ -120,26 +114,30 @@ class Access:
             return NOTHING_HELD
         worst_usd = worst_case()
         with self._store.connection() as db:
-            if key is not None and not ledger.KEYS.reserve(db, key.name, worst_usd):
-                raise _over_budget(f"key '{key.name}'", worst_usd)
             if route_budget is not None:
                 route_budgets.open_row(db, str(model))
-                if not ledger.ROUTES.reserve(db, str(model), worst_usd, route_budget):
-                    if key is not None:
-                        ledger.KEYS.settle(db, key.name, worst_usd, 0.0)
-                    raise _over_budget(f"route '{model}'", worst_usd)
-        return Hold(worst_usd if key else 0.0, model if route_budget is not None else None, worst_usd)
+            holds: list[str] = []
+            wanted: list[tuple[ledger.Ledger, str, float | None]] = []
+            if key is not None:
+                wanted.append((ledger.KEYS, key.name, None))
+            if route_budget is not None:
+                wanted.append((ledger.ROUTES, str(model), route_budget))
+            for book, holder, budget in wanted:
+                hold = book.reserve(db, holder, worst_usd, budget)
+                if hold is None and ledger.release_stale(db, self._store.options.reservation_timeout_s):
+                    hold = book.reserve(db, holder, worst_usd, budget)
+                if hold is None:
+                    ledger.release(db, holds)
+                    raise _over_budget(f"{book.name} '{holder}'", worst_usd)
+                holds.append(hold)
+        return Hold(tuple(holds))
 
-    def settle(self, caller: Caller, held: Hold, actual_usd: float | None) -> None:
-        """Move what ``held`` reserved to the request's real cost; a key's spend is counted
-        whether or not it has a budget (``weighbridge keys list`` shows it)."""
-        if caller.key is None and held.route is None:
-            return
-        with self._store.connection() as db:
-            if caller.key is not None:
-                ledger.KEYS.settle(db, caller.key.name, held.key_usd, actual_usd or 0.0)
-            if held.route is not None:
-                ledger.ROUTES.settle(db, held.route, held.route_usd, actual_usd or 0.0)
+    def release(self, held: Hold) -> None:
+        """End what ``held`` reserved. What the request cost was charged as it was logged (a
+        key's spend is counted whether or not it has a budget: ``weighbridge keys list``)."""
+        if held.holds:
+            with self._store.connection() as db:
+                ledger.release(db, list(held.holds))
 
 
 def _over_budget(what: str, worst_usd: float) -> Refused:

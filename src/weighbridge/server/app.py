@@ -110,14 +110,14 @@ class Gateway:
         """``engines`` runs local models on supervised engines (``serve``'s default); without
         them they run in-process. The metrics count what the client's recorder logs."""
         self.metrics = Metrics()
-        recorder = Recorder(store or Store(settings.db_path), observers=[self.metrics.observe])
+        recorder = Recorder(store or settings.open_store(), observers=[self.metrics.observe])
         self.client = Client(
             settings, recorder=recorder, engines=engines, retry_policy=retry_policy, source="gateway"
         )
         self.engines = engines
         self.preload = preload or []
         self.access = Access(recorder.store, master_key, settings.routes)
-        self.sessions = Sessions()
+        self.sessions = Sessions(recorder.store)
         self.arena = Arena(self)
 
     @contextlib.asynccontextmanager
@@ -193,7 +193,10 @@ class Gateway:
                 if presented is None and (session := self.sessions.find(request)) is not None:
                     if not csrf_ok(request, session):
                         raise Refused(HTTPFailure(403, "missing or wrong CSRF token", code="csrf_failed"))
-                    presented = session.key
+                    caller = self.access.identify_digest(session.key_digest)
+                    if caller is None:  # its key was revoked
+                        raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
+                    return await handler(request, caller)
                 return await handler(request, self.access.identify(presented))
             except WeighbridgeError as exc:
                 return error_response(failure_for(exc), protocol)
@@ -237,7 +240,7 @@ class Gateway:
             try:
                 if not getattr(body, "stream", False):
                     response = await self.client.asend(chat, source="gateway", key_name=caller.name)
-                    self.access.settle(caller, held, response.cost_usd)
+                    self.access.release(held)
                     held = NOTHING_HELD
                     return JSONResponse(
                         wire.whole(response, body.model), headers=_served_by(response, blind is not None)
@@ -245,11 +248,11 @@ class Gateway:
                 stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name)
                 first = await _next(stream)  # failures before any output still get a proper status
             except BaseException:
-                self.access.settle(caller, held, 0.0)
+                self.access.release(held)
                 raise
             frames = wire.frames(stream.id, body)
             return StreamingResponse(
-                self._relay(stream, first, frames, caller, held),
+                self._relay(stream, first, frames, held),
                 media_type="text/event-stream",
                 headers=_served_by(stream, blind is not None),
             )
@@ -268,19 +271,17 @@ class Gateway:
             for one in asked:
                 answers.append(await self.client.acomplete_text(one, source="gateway", key_name=caller.name))
         finally:
-            self.access.settle(caller, held, sum(answer.cost_usd or 0.0 for answer in answers))
+            self.access.release(held)
         return JSONResponse(text_wire.completion_json(answers, body.model), headers=_served_by(answers[0]))
 
     async def embeddings(self, request: Request, caller: Caller) -> Response:
         body, asked = text_wire.parse_embeddings_body(await read_json(request))
         self.access.admit(caller, body.model)
         held = self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(asked))
-        spent = None
         try:
             answer = await self.client.aembed(asked, source="gateway", key_name=caller.name)
-            spent = answer.cost_usd
         finally:
-            self.access.settle(caller, held, spent or 0.0)
+            self.access.release(held)
         return JSONResponse(text_wire.embeddings_json(answer, body), headers=_served_by(answer))
 
     async def tokenize(self, request: Request, caller: Caller) -> Response:
@@ -308,10 +309,10 @@ class Gateway:
         return model
 
     async def _relay(
-        self, stream: AsyncStream, first: StreamChunk | None, frames: Frames, caller: Caller, held: Hold
+        self, stream: AsyncStream, first: StreamChunk | None, frames: Frames, held: Hold
     ) -> AsyncIterator[bytes]:
         """The stream to the caller; a failure after output becomes an error event with no
-        clean end, and the budget is settled whatever happens (a caller hanging up included)."""
+        clean end, and the budget's hold ends whatever happens (a caller hanging up included)."""
         chunk = first
         try:
             while chunk is not None:
@@ -324,7 +325,7 @@ class Gateway:
             yield frames.error(failure_for(exc))
         finally:
             await stream.aclose()
-            self.access.settle(caller, held, stream.cost_usd)
+            self.access.release(held)
 
 
 def error_response(failure: HTTPFailure, protocol: Protocol) -> JSONResponse:

@@ -20,6 +20,7 @@ from weighbridge.errors import (
     NoRouteError,
     ProviderError,
     ProviderTimeoutError,
+    StoreUnavailableError,
     UnknownModelError,
     WeighbridgeError,
 )
@@ -96,6 +97,8 @@ def failure_for(exc: WeighbridgeError) -> HTTPFailure:
         return HTTPFailure(503, exc.message, code="model_unavailable")
     if isinstance(exc, ProviderError):
         return _upstream(exc)
+    if isinstance(exc, StoreUnavailableError):
+        return HTTPFailure(503, exc.message, code="store_unavailable", retry_after=1.0)
     if isinstance(exc, ConfigError):
         return HTTPFailure(500, exc.message, code="gateway_misconfigured")
     return HTTPFailure(500, exc.message)

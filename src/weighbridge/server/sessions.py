@@ -2,76 +2,77 @@
 the page (nor anything injected into it) can read the key back, and every state-changing call
 made with that cookie must also carry the session's CSRF token, which another site cannot know.
 
-Sessions live in memory only: a restarted gateway asks for the key again, and the key itself is
-held here (to re-check it on every request, so a revoked key ends its sessions at once) but is
-never written anywhere.
+Sessions live in the store, so a session opened on one gateway replica works on every other.
+The store holds the digest of the cookie (a copy of the database opens no session) and the
+digest of the key, never the key: each request looks the key up by that digest, so a revoked
+key ends its sessions at once.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from weighbridge.hashing import digest
+from weighbridge.store import Store
+
 COOKIE = "wb_session"
 CSRF_HEADER = "x-csrf-token"
 #: A session unused for this long is forgotten.
 IDLE_S = 8 * 3600
-_MAX_SESSIONS = 10_000
+#: ``seen`` is written back at most this often, not on every request.
+_TOUCH_S = 60.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
-    key: str
+    key_digest: str
     csrf: str
-    seen: float
 
 
 class Sessions:
-    def __init__(self) -> None:
-        self._by_token: dict[str, Session] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     def open(self, key: str) -> tuple[str, Session]:
         """A new session for a key already checked by the caller; returns its cookie value."""
         token = secrets.token_urlsafe(32)
-        session = Session(key, secrets.token_urlsafe(24), time.monotonic())
-        with self._lock:
-            self._expire()
-            if len(self._by_token) >= _MAX_SESSIONS:  # the oldest goes first
-                oldest = min(self._by_token, key=lambda t: self._by_token[t].seen)
-                del self._by_token[oldest]
-            self._by_token[token] = session
+        session = Session(digest(key), secrets.token_urlsafe(24))
+        now = time.time()
+        with self._store.connection() as db:
+            db.execute("DELETE FROM page_sessions WHERE seen < ?", (now - IDLE_S,))
+            db.execute(
+                "INSERT INTO page_sessions (token_digest, key_digest, csrf, seen) VALUES (?, ?, ?, ?)",
+                (digest(token), session.key_digest, session.csrf, now),
+            )
         return token, session
 
     def find(self, request: Request) -> Session | None:
         token = request.cookies.get(COOKIE)
         if not token:
             return None
-        now = time.monotonic()
-        with self._lock:
-            session = self._by_token.get(token)
-            if session is None or now - session.seen > IDLE_S:
-                self._by_token.pop(token, None)
+        now = time.time()
+        with self._store.connection() as db:
+            row = db.execute(
+                "SELECT key_digest, csrf, seen FROM page_sessions WHERE token_digest = ? AND seen >= ?",
+                (digest(token), now - IDLE_S),
+            ).fetchone()
+            if row is None:
                 return None
-            session.seen = now
-            return session
+            if now - float(row[2]) > _TOUCH_S:
+                db.execute("UPDATE page_sessions SET seen = ? WHERE token_digest = ?", (now, digest(token)))
+        return Session(str(row[0]), str(row[1]))
 
     def close(self, request: Request) -> None:
         token = request.cookies.get(COOKIE)
         if token:
-            with self._lock:
-                self._by_token.pop(token, None)
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for token in [t for t, s in self._by_token.items() if now - s.seen > IDLE_S]:
-            del self._by_token[token]
+            with self._store.connection() as db:
+                db.execute("DELETE FROM page_sessions WHERE token_digest = ?", (digest(token),))
 
 
 def csrf_ok(request: Request, session: Session) -> bool:

@@ -1,24 +1,25 @@
-"""The SQLite store: every inference, and the cache of weight-file hashes.
+"""The store: every inference, and everything a gateway replica shares with the others (keys,
+budgets and their holds, rate windows, page sessions, arena pairs, compare runs).
 
-One file under the data directory, in WAL mode so readers (``weighbridge logs``) never block
-the writer. A connection is shared across threads behind a lock; writes are small.
+SQLite in the data directory by default; PostgreSQL when ``[store] url`` or
+``WEIGHBRIDGE_DATABASE_URL`` names one, so that several gateway processes, on one machine or
+many, keep one log, one audit chain and one set of budgets. The modules beside this one write
+their SQL once for both (see :mod:`weighbridge.store.database`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from weighbridge.errors import ConfigError
-from weighbridge.store import audit
+from weighbridge.store import audit, ledger
+from weighbridge.store.database import Backend, Connection, StoreOptions
 from weighbridge.store.migrations import migrate
 
-__all__ = ["InferenceRecord", "Store"]
+__all__ = ["InferenceRecord", "Store", "StoreOptions"]
 
 
 @dataclass(frozen=True)
@@ -56,26 +57,32 @@ _Waiting = tuple[InferenceRecord, asyncio.Future[None]]
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            migrate(self._db)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the store at {path}: {exc}") from None
-        self._lock = threading.Lock()
+    def __init__(self, location: Path | str, options: StoreOptions | None = None) -> None:
+        """``location``: a SQLite file, or a ``postgresql://`` URL."""
+        self.options = options or StoreOptions()
+        self.backend: Backend
+        if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+            from weighbridge.store.postgres import PostgresBackend
+
+            self.backend = PostgresBackend(location, self.options)
+        else:
+            from weighbridge.store.sqlite import SQLiteBackend
+
+            self.backend = SQLiteBackend(Path(location))
+        with self.connection() as db:
+            migrate(db)
         #: Records waiting for their group commit, per event loop (see :meth:`arecord`).
         self._batches: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
 
+    @property
+    def location(self) -> str:
+        return self.backend.location
+
     @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held for this thread alone (for the modules beside this one)."""
-        with self._lock:
-            yield self._db
+    def connection(self) -> Iterator[Connection]:
+        """A connection, held for this caller alone (for the modules beside this one)."""
+        with self.backend.connection() as db:
+            yield db
 
     def record(self, record: InferenceRecord) -> None:
         """Append a record to the chained log; it is committed when this returns."""
@@ -117,21 +124,21 @@ class Store:
                 committed.set_result(None)
 
     def _append(self, records: list[InferenceRecord]) -> None:
-        """BEGIN IMMEDIATE takes the write lock before the chain's head is read, so writers
-        (threads or processes) never fork the chain."""
+        """One transaction: the records join the chain, and what each cost is charged to its key
+        and its route, so a key's spend always equals its records' sum, whatever is killed when.
+        The chain's lock is held from reading its head to the commit, so writers in every
+        process, on every replica, never fork it."""
         rows = [{column: getattr(record, column) for column in _COLUMNS} for record in records]
-        with self.connection() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                audit.append(db, _COLUMNS, rows)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self.connection() as db, db.transaction():
+            db.lock(audit.CHAIN_LOCK)
+            audit.append(db, _COLUMNS, rows)
+            for record in records:
+                if record.cost_usd:
+                    ledger.charge(db, record.key_name, record.route, record.cost_usd)
 
     def verify(self) -> audit.Verdict:
         with self.connection() as db:
-            return audit.verify(db)
+            return audit.verify(db, _COLUMNS)
 
     def export(self) -> Iterator[InferenceRecord]:
         """Every record in write order, for ``audit export``."""
@@ -160,7 +167,7 @@ class Store:
         return row[0] if row else None
 
     def save_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
-        with self.connection() as db:
+        with self.connection() as db, db.transaction():
             db.execute("DELETE FROM weight_hashes WHERE path = ?", (path,))
             db.execute(
                 "INSERT INTO weight_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
@@ -168,5 +175,4 @@ class Store:
             )
 
     def close(self) -> None:
-        with self.connection() as db:
-            db.close()
+        self.backend.close()

@@ -11,13 +11,15 @@ head hash elsewhere (``weighbridge audit verify`` prints it) closes that gap.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from weighbridge.hashing import content_hash
+from weighbridge.store.database import Connection
 
 GENESIS = "sha256:" + "0" * 64
+#: The lock every writer of the chain holds from reading its head to its commit.
+CHAIN_LOCK = "weighbridge.audit_chain"
 
 
 def record_hash(values: dict[str, Any]) -> str:
@@ -25,7 +27,7 @@ def record_hash(values: dict[str, Any]) -> str:
     return content_hash({k: v for k, v in values.items() if k != "hash"})
 
 
-def append(db: sqlite3.Connection, table_columns: list[str], records: list[dict[str, Any]]) -> None:
+def append(db: Connection, table_columns: list[str], records: list[dict[str, Any]]) -> None:
     """Insert records at the end of the chain, in order. The caller holds a write transaction.
     Several records share one read and one update of the head: a batch costs little more than
     one record."""
@@ -54,10 +56,9 @@ class Verdict:
     record_id: str | None = None
 
 
-def verify(db: sqlite3.Connection) -> Verdict:
+def verify(db: Connection, columns: list[str]) -> Verdict:
     """Re-derive every hash in write order; name the first record that no longer matches."""
-    cursor = db.execute("SELECT * FROM inferences ORDER BY rowid")
-    columns = [d[0] for d in cursor.description]
+    cursor = db.execute(f"SELECT {', '.join(columns)} FROM inferences ORDER BY rowid")
     prev = GENESIS
     checked = 0
     for row in cursor:
@@ -77,10 +78,9 @@ def verify(db: sqlite3.Connection) -> Verdict:
     return Verdict(True, checked, prev)
 
 
-def chain_existing(db: sqlite3.Connection) -> None:
+def chain_existing(db: Connection, columns: list[str]) -> None:
     """Chain records written before the chain existed, in write order (migration 3)."""
-    cursor = db.execute("SELECT rowid, * FROM inferences ORDER BY rowid")
-    columns = [d[0] for d in cursor.description][1:]
+    cursor = db.execute(f"SELECT rowid, {', '.join(columns)} FROM inferences ORDER BY rowid")
     prev, count = GENESIS, 0
     for row in cursor.fetchall():
         values = dict(zip(columns, row[1:], strict=True))

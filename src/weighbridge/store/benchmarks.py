@@ -4,10 +4,11 @@ which machine. Each result is a new row; readers take the newest that still fits
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from weighbridge.store.database import Connection
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Benchmark:
     figures: dict[str, Any]
 
 
-def save(db: sqlite3.Connection, result: Benchmark) -> None:
+def save(db: Connection, result: Benchmark) -> None:
     db.execute(
         "INSERT INTO benchmarks (created_at, kind, model, weight_sha256, machine, figures) "
         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -35,12 +36,14 @@ def save(db: sqlite3.Connection, result: Benchmark) -> None:
     )
 
 
-def latest(db: sqlite3.Connection, kind: str, model: str, weight_sha256: str | None) -> Benchmark | None:
+def latest(db: Connection, kind: str, model: str, weight_sha256: str | None) -> Benchmark | None:
     """The newest ``kind`` result for ``model`` measured on these very weights."""
     row = db.execute(
         "SELECT created_at, kind, model, weight_sha256, machine, figures FROM benchmarks "
-        "WHERE kind = ? AND model = ? AND weight_sha256 IS ? ORDER BY created_at DESC, id DESC LIMIT 1",
-        (kind, model, weight_sha256),
+        "WHERE kind = ? AND model = ? "
+        "AND (weight_sha256 = ? OR (weight_sha256 IS NULL AND CAST(? AS TEXT) IS NULL)) "
+        "ORDER BY created_at DESC, id DESC LIMIT 1",
+        (kind, model, weight_sha256, weight_sha256),
     ).fetchone()
     if row is None:
         return None

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from weighbridge.errors import InvalidRequestError
 from weighbridge.hashing import digest
+from weighbridge.store.database import Connection, IntegrityError
 
 KEY_PREFIX = "wb-"
 
@@ -38,7 +38,7 @@ class ApiKey:
 
 
 def create(
-    db: sqlite3.Connection,
+    db: Connection,
     name: str,
     *,
     models: list[str] | None = None,
@@ -65,7 +65,7 @@ def create(
                 datetime.now(UTC).isoformat(),
             ),
         )
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise InvalidRequestError(f"a key named '{name}' exists already") from None
     return key
 
@@ -88,19 +88,19 @@ def _key(row: Any) -> ApiKey:
     )
 
 
-def find(db: sqlite3.Connection, key: str) -> ApiKey | None:
-    """The live key whose digest matches ``key``, or None."""
+def find_digest(db: Connection, key_digest: str) -> ApiKey | None:
+    """The live key whose digest is ``key_digest`` (the key itself is never stored), or None."""
     row = db.execute(
-        f"SELECT {_COLUMNS} FROM api_keys WHERE digest = ? AND revoked_at IS NULL", (digest(key),)
+        f"SELECT {_COLUMNS} FROM api_keys WHERE digest = ? AND revoked_at IS NULL", (key_digest,)
     ).fetchone()
     return _key(row) if row else None
 
 
-def list_keys(db: sqlite3.Connection) -> list[ApiKey]:
+def list_keys(db: Connection) -> list[ApiKey]:
     return [_key(row) for row in db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at")]
 
 
-def revoke(db: sqlite3.Connection, name: str) -> bool:
+def revoke(db: Connection, name: str) -> bool:
     cursor = db.execute(
         "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
         (datetime.now(UTC).isoformat(), name),

@@ -1,16 +1,28 @@
 """Schema migrations: named functions in an append-only list, each applied once.
 
+The same migrations serve both backends: they are written in SQLite's words, which the
+PostgreSQL backend translates (:func:`weighbridge.store.postgres.translate`). Replicas that
+start together take turns: each migration runs in a transaction holding one named lock, and
+checks again inside it whether another process applied it meanwhile.
+
 Never edit or reorder a migration that has shipped; add a new one at the end.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from weighbridge.store.database import Connection
 
-def m001_inferences(db: sqlite3.Connection) -> None:
+_M001_COLUMNS = (
+    "id", "created_at", "source", "model", "provider", "upstream_model", "weight_sha256",
+    "prompt_tokens", "completion_tokens", "latency_ms", "ttft_ms", "cost_usd", "cost_basis",
+    "status", "finish_reason", "error", "retention", "request", "response",
+)  # fmt: skip
+
+
+def m001_inferences(db: Connection) -> None:
     db.execute(
         """
         CREATE TABLE inferences (
@@ -40,7 +52,7 @@ def m001_inferences(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX inferences_model ON inferences (model)")
 
 
-def m002_weight_hashes(db: sqlite3.Connection) -> None:
+def m002_weight_hashes(db: Connection) -> None:
     db.execute(
         """
         CREATE TABLE weight_hashes (
@@ -54,23 +66,24 @@ def m002_weight_hashes(db: sqlite3.Connection) -> None:
     )
 
 
-def m003_audit_chain(db: sqlite3.Connection) -> None:
+def m003_audit_chain(db: Connection) -> None:
     """Who asked and how it was routed, and the hash chain that makes the log tamper-evident.
 
     Records written before this migration are chained here, in the order they were written.
     """
     from weighbridge.store.audit import chain_existing
 
-    for column in ("key_name", "route", "route_reason", "prev_hash", "hash"):
+    added = ("key_name", "route", "route_reason", "prev_hash", "hash")
+    for column in added:
         db.execute(f"ALTER TABLE inferences ADD COLUMN {column} TEXT")
     db.execute(
         "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
         "count INTEGER NOT NULL, hash TEXT NOT NULL)"
     )
-    chain_existing(db)
+    chain_existing(db, [*_M001_COLUMNS, *added])
 
 
-def m004_api_keys(db: sqlite3.Connection) -> None:
+def m004_api_keys(db: Connection) -> None:
     """Virtual keys: stored as digests only, with their limits and what they have spent."""
     db.execute(
         """
@@ -90,7 +103,7 @@ def m004_api_keys(db: sqlite3.Connection) -> None:
     )
 
 
-def m005_compare_runs(db: sqlite3.Connection) -> None:
+def m005_compare_runs(db: Connection) -> None:
     """Compare runs and their cells. A cell is one model's answer to one prompt (one sample),
     written the moment it finishes; ``hash`` identifies what was asked of which weights, so a
     later run reuses a finished cell instead of calling the model again. Judge verdicts are
@@ -157,7 +170,7 @@ def m005_compare_runs(db: sqlite3.Connection) -> None:
     )
 
 
-def m006_drift(db: sqlite3.Connection) -> None:
+def m006_drift(db: Connection) -> None:
     """Drift canaries: the answers a model gave when it was trusted, and each check since."""
     db.execute(
         """
@@ -191,7 +204,7 @@ def m006_drift(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX drift_checks_model ON drift_checks (model, created_at)")
 
 
-def m007_arena_votes(db: sqlite3.Connection) -> None:
+def m007_arena_votes(db: Connection) -> None:
     """Blind arena votes: two models answered one prompt, a person said which was better.
     ``outcome`` is 'a', 'b', 'tie' or 'both_bad'; the answers are the inference log's ids."""
     db.execute(
@@ -213,7 +226,7 @@ def m007_arena_votes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX arena_votes_task ON arena_votes (task, created_at)")
 
 
-def m008_route_budgets(db: sqlite3.Connection) -> None:
+def m008_route_budgets(db: Connection) -> None:
     """What each route with a budget has spent and holds in reservations. The budget itself is
     in the config, where the route is; these are the counters the gateway checks it against."""
     db.execute(
@@ -228,12 +241,12 @@ def m008_route_budgets(db: sqlite3.Connection) -> None:
     )
 
 
-def m009_run_owner(db: sqlite3.Connection) -> None:
+def m009_run_owner(db: Connection) -> None:
     """The process running a compare run, so that one killed outright reads as interrupted."""
     db.execute("ALTER TABLE compare_runs ADD COLUMN owner TEXT")
 
 
-def m010_benchmarks(db: sqlite3.Connection) -> None:
+def m010_benchmarks(db: Connection) -> None:
     """Benchmark results worth reusing: ``bench/serving.py`` stores the aggregate tokens/s it
     measured through ``weighbridge serve``, per model and weight file, for ``crossover``."""
     db.execute(
@@ -252,7 +265,54 @@ def m010_benchmarks(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX benchmarks_model ON benchmarks (kind, model, created_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+def m011_replicas(db: Connection) -> None:
+    """What gateway replicas share besides the log: each budget hold with when it was taken (so
+    the holds of a replica that died are released), each key's requests of the last minute (rate
+    limits exact across replicas), page sessions and arena pairs (any replica answers the next
+    request)."""
+    db.execute(
+        """
+        CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            ledger TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            usd REAL NOT NULL,
+            taken_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX reservations_taken_at ON reservations (taken_at)")
+    db.execute("CREATE TABLE rate_events (key_name TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE INDEX rate_events_key ON rate_events (key_name, at)")
+    db.execute(
+        """
+        CREATE TABLE page_sessions (
+            token_digest TEXT PRIMARY KEY,
+            key_digest TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            seen REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX page_sessions_seen ON page_sessions (seen)")
+    db.execute(
+        """
+        CREATE TABLE arena_pairs (
+            id TEXT PRIMARY KEY,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            caller TEXT NOT NULL,
+            created REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX arena_pairs_created ON arena_pairs (created)")
+    # Holds made before this migration have no row to release: start their counters afresh.
+    db.execute("UPDATE api_keys SET reserved_usd = 0")
+    db.execute("UPDATE route_budgets SET reserved_usd = 0")
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
     m003_audit_chain,
@@ -263,27 +323,29 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m008_route_budgets,
     m009_run_owner,
     m010_benchmarks,
+    m011_replicas,
 ]
+_LOCK = "weighbridge.migrations"
 
 
-def migrate(db: sqlite3.Connection) -> list[str]:
+def migrate(db: Connection) -> list[str]:
     """Apply the migrations this database lacks; returns their names."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    with db.transaction():
+        db.lock(_LOCK)
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     applied = []
     for migration in MIGRATIONS:
         if migration.__name__ in done:
             continue
-        db.execute("BEGIN IMMEDIATE")  # each migration whole or not at all
-        try:
+        with db.transaction():  # each migration whole or not at all
+            db.lock(_LOCK)
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (migration.__name__,)).fetchone():
+                continue  # another process applied it while this one waited
             migration(db)
             db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 (migration.__name__, datetime.now(UTC).isoformat()),
             )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
         applied.append(migration.__name__)
     return applied

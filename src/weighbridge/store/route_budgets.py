@@ -4,9 +4,10 @@ and read back for ``spend`` and the page. Reserving and settling are the ledger'
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from weighbridge.store.database import Connection
 
 
 @dataclass(frozen=True)
@@ -17,15 +18,15 @@ class RouteSpend:
     created_at: str
 
 
-def open_row(db: sqlite3.Connection, route: str) -> None:
+def open_row(db: Connection, route: str) -> None:
     """The route's counters, at zero if it has none yet."""
     db.execute(
-        "INSERT OR IGNORE INTO route_budgets (route, created_at) VALUES (?, ?)",
+        "INSERT INTO route_budgets (route, created_at) VALUES (?, ?) ON CONFLICT (route) DO NOTHING",
         (route, datetime.now(UTC).isoformat()),
     )
 
 
-def find(db: sqlite3.Connection, route: str) -> RouteSpend | None:
+def find(db: Connection, route: str) -> RouteSpend | None:
     row = db.execute(
         "SELECT route, spent_usd, reserved_usd, created_at FROM route_budgets WHERE route = ?", (route,)
     ).fetchone()

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from weighbridge.errors import InvalidRequestError
+from weighbridge.store.database import Connection
 
 
 def now() -> str:
@@ -91,7 +92,7 @@ _RUN_COLUMNS = [f.name for f in fields(RunRow)]
 _CELL_COLUMNS = [f.name for f in fields(CellRow)]
 
 
-def create_run(db: sqlite3.Connection, run: RunRow) -> None:
+def create_run(db: Connection, run: RunRow) -> None:
     values = {k: json.dumps(v) if k in _RUN_JSON else v for k, v in _as_dict(run).items()}
     db.execute(
         f"INSERT INTO compare_runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
@@ -99,20 +100,21 @@ def create_run(db: sqlite3.Connection, run: RunRow) -> None:
     )
 
 
-def finish_run(db: sqlite3.Connection, run_id: str, status: str) -> None:
+def finish_run(db: Connection, run_id: str, status: str) -> None:
     db.execute("UPDATE compare_runs SET status = ?, finished_at = ? WHERE id = ?", (status, now(), run_id))
 
 
-def save_cell(db: sqlite3.Connection, cell: CellRow) -> None:
+def save_cell(db: Connection, cell: CellRow) -> None:
     """Write (or rewrite) one cell; one statement, so a crash leaves it whole or absent."""
     values = _cell_values(cell)
     db.execute(
-        f"INSERT OR REPLACE INTO compare_cells ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        f"INSERT INTO compare_cells ({', '.join(values)}) VALUES ({', '.join('?' * len(values))}) "
+        f"ON CONFLICT (run_id, model, prompt_id, sample) DO UPDATE SET {_replace(values)}",
         list(values.values()),
     )
 
 
-def save_scores(db: sqlite3.Connection, cell: CellRow) -> None:
+def save_scores(db: Connection, cell: CellRow) -> None:
     db.execute(
         "UPDATE compare_cells SET scores = ?, judgements = ? "
         "WHERE run_id = ? AND model = ? AND prompt_id = ? AND sample = ?",
@@ -127,7 +129,7 @@ def save_scores(db: sqlite3.Connection, cell: CellRow) -> None:
     )
 
 
-def finished_cell(db: sqlite3.Connection, cell_hash: str) -> CellRow | None:
+def finished_cell(db: Connection, cell_hash: str) -> CellRow | None:
     """The newest cell with this hash that got an answer, from any run."""
     row = db.execute(
         f"SELECT {', '.join(_CELL_COLUMNS)} FROM compare_cells WHERE hash = ? AND error IS NULL "
@@ -137,14 +139,14 @@ def finished_cell(db: sqlite3.Connection, cell_hash: str) -> CellRow | None:
     return _cell(row) if row else None
 
 
-def cells(db: sqlite3.Connection, run_id: str) -> list[CellRow]:
+def cells(db: Connection, run_id: str) -> list[CellRow]:
     rows = db.execute(
         f"SELECT {', '.join(_CELL_COLUMNS)} FROM compare_cells WHERE run_id = ? ORDER BY rowid", (run_id,)
     ).fetchall()
     return [_cell(row) for row in rows]
 
 
-def recent_runs(db: sqlite3.Connection, limit: int) -> list[tuple[RunRow, int, int]]:
+def recent_runs(db: Connection, limit: int) -> list[tuple[RunRow, int, int]]:
     """The newest runs with how many cells each has and how many of them failed."""
     rows = db.execute(
         f"SELECT {', '.join('r.' + c for c in _RUN_COLUMNS)}, "
@@ -156,7 +158,7 @@ def recent_runs(db: sqlite3.Connection, limit: int) -> list[tuple[RunRow, int, i
     return [(_run(row[: len(_RUN_COLUMNS)]), int(row[-2]), int(row[-1])) for row in rows]
 
 
-def find_run(db: sqlite3.Connection, prefix: str) -> RunRow:
+def find_run(db: Connection, prefix: str) -> RunRow:
     """The run whose id is ``prefix`` or starts with it; one clear error otherwise."""
     if not prefix:
         raise InvalidRequestError("give a run id (see 'weighbridge runs')")
@@ -177,7 +179,7 @@ def find_run(db: sqlite3.Connection, prefix: str) -> RunRow:
     return _run(rows[0])
 
 
-def judgement(db: sqlite3.Connection, judgement_hash: str) -> Judgement | None:
+def judgement(db: Connection, judgement_hash: str) -> Judgement | None:
     row = db.execute(
         "SELECT hash, model, messages, verdict, cost_usd, latency_s FROM compare_judgements WHERE hash = ?",
         (judgement_hash,),
@@ -187,10 +189,11 @@ def judgement(db: sqlite3.Connection, judgement_hash: str) -> Judgement | None:
     return Judgement(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5])
 
 
-def save_judgement(db: sqlite3.Connection, judged: Judgement) -> None:
+def save_judgement(db: Connection, judged: Judgement) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO compare_judgements "
-        "(hash, created_at, model, messages, verdict, cost_usd, latency_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO compare_judgements (hash, created_at, model, messages, verdict, cost_usd, latency_s) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO UPDATE SET "
+        + _replace(["created_at", "model", "messages", "verdict", "cost_usd", "latency_s"]),
         (
             judged.hash,
             now(),
@@ -201,6 +204,11 @@ def save_judgement(db: sqlite3.Connection, judged: Judgement) -> None:
             judged.latency_s,
         ),
     )
+
+
+def _replace(columns: Iterable[str]) -> str:
+    """The SET list of an upsert that overwrites the row (what SQLite's INSERT OR REPLACE did)."""
+    return ", ".join(f"{column} = excluded.{column}" for column in columns)
 
 
 def _as_dict(row: RunRow | CellRow) -> dict[str, Any]:

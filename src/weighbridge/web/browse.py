@@ -18,7 +18,6 @@ Log texts are returned as the store holds them: the request and answer under ret
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import asdict, fields
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +36,7 @@ from weighbridge.server.access import Caller
 from weighbridge.server.errors import HTTPFailure, Refused
 from weighbridge.store import InferenceRecord
 from weighbridge.store import runs as store_runs
+from weighbridge.store.database import Connection
 
 if TYPE_CHECKING:
     from weighbridge.server.app import Gateway
@@ -171,7 +171,7 @@ class Browse:
 _FACETS = (("models", "model"), ("routes", "route"))
 
 
-def _distinct(db: sqlite3.Connection, column: str, where: str, args: list[str]) -> list[str]:
+def _distinct(db: Connection, column: str, where: str, args: list[str]) -> list[str]:
     sql = f"SELECT DISTINCT {column} FROM inferences WHERE {where} AND {column} IS NOT NULL ORDER BY 1"
     return [row[0] for row in db.execute(sql, args)]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections import OrderedDict, deque
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,17 +47,17 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_TASK_CHARS = 64
-_PENDING_PAIRS = 1000
 BLIND = "blind:"
 
 
 class Arena:
-    """What the arena remembers between requests: the pairs handed out and not yet voted on."""
+    """What the arena remembers between requests. The pairs handed out and not yet voted on are
+    in the store (any replica takes the vote); the counts that balance the draw are this
+    replica's own, seeded from the stored votes."""
 
     def __init__(self, gateway: Gateway, seed: int | None = None) -> None:
         self.gateway = gateway
         self.rng = random.Random(seed)
-        self.pending: OrderedDict[str, tuple[str, str, str]] = OrderedDict()  # id -> (a, b, caller)
         self.recent: deque[tuple[str, str]] = deque(maxlen=64)
         self.shown: dict[str, int] = {}
         self._loaded = False
@@ -110,9 +110,8 @@ class Arena:
         recent = list(self.recent)[-window:] if window else []
         a, b = pairing.choose_pair(usable, self.shown, recent, self.rng)
         pair_id = secrets.token_hex(8)
-        self.pending[pair_id] = (a, b, caller.name)
-        while len(self.pending) > _PENDING_PAIRS:
-            self.pending.popitem(last=False)
+        with self.gateway.client.store.connection() as db:
+            votes.open_pair(db, pair_id, a, b, caller.name)
         for model in (a, b):
             self.shown[model] = self.shown.get(model, 0) + 1
         self.recent.append(pairing.key(a, b))
@@ -124,8 +123,9 @@ class Arena:
         if not model.startswith(BLIND):
             return None
         pair_id, _, side = model.removeprefix(BLIND).partition(":")
-        pending = self.pending.get(pair_id)
-        if pending is None or pending[2] != caller.name or side not in ("a", "b"):
+        with self.gateway.client.store.connection() as db:
+            pending = votes.find_pair(db, pair_id, caller.name)
+        if pending is None or side not in ("a", "b"):
             raise UnknownModelError(model)
         return pending[0] if side == "a" else pending[1]
 
@@ -142,12 +142,13 @@ class Arena:
             raise InvalidRequestError("'prompt' must be the prompt's text")
         if not isinstance(pair_id, str):
             raise InvalidRequestError("'pair' must be the id /arena/pair gave")
-        pending = self.pending.get(pair_id)
-        if pending is None or pending[2] != caller.name:
-            raise InvalidRequestError("unknown or already used arena pair")
-        a, b, _ = pending
+        used = InvalidRequestError("unknown or already used arena pair")
         ids: list[str | None] = []
-        with self.gateway.client.store.connection() as db:
+        with self.gateway.client.store.connection() as db, db.transaction():
+            pending = votes.find_pair(db, pair_id, caller.name)
+            if pending is None:
+                raise used
+            a, b = pending
             for side, model in (("inference_a", a), ("inference_b", b)):
                 given = body.get(side)
                 if given is None:
@@ -157,6 +158,8 @@ class Arena:
                 if logged is None or logged["model"] != model or (logged["key_name"] or "") != caller.name:
                     raise InvalidRequestError(f"'{side}' is not an answer from this pair")
                 ids.append(logged["id"])
+            if not votes.take_pair(db, pair_id):
+                raise used
             vote_id = votes.record(
                 db,
                 task=task,
@@ -168,7 +171,6 @@ class Arena:
                 outcome=outcome,
                 key_name=caller.name,
             )
-        del self.pending[pair_id]
         return JSONResponse({"vote": vote_id, "a": a, "b": b, "outcome": outcome, "task": task})
 
     async def leaderboard(self, request: Request, caller: Caller) -> Response:

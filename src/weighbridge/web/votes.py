@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from weighbridge.hashing import sha256_hex
+from weighbridge.store.database import Connection
 from weighbridge.web import ratings
 
 
@@ -36,7 +37,7 @@ def prompt_hash(prompt: str) -> str:
 
 
 def record(
-    db: sqlite3.Connection,
+    db: Connection,
     *,
     task: str,
     prompt_sha256: str,
@@ -51,7 +52,7 @@ def record(
         raise ValueError(f"outcome must be one of {', '.join(ratings.OUTCOMES)}")
     cursor = db.execute(
         "INSERT INTO arena_votes (created_at, task, prompt_sha256, model_a, model_b, inference_a, "
-        "inference_b, outcome, key_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "inference_b, outcome, key_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             datetime.now(UTC).isoformat(),
             task,
@@ -64,10 +65,10 @@ def record(
             key_name,
         ),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
-def load(db: sqlite3.Connection, *, task: str | None = None, key_name: str | None = None) -> list[StoredVote]:
+def load(db: Connection, *, task: str | None = None, key_name: str | None = None) -> list[StoredVote]:
     """Votes oldest first; ``task`` and ``key_name`` narrow them when given."""
     where, args = [], []
     if task:
@@ -82,11 +83,11 @@ def load(db: sqlite3.Connection, *, task: str | None = None, key_name: str | Non
     return [StoredVote(*row) for row in db.execute(sql + " ORDER BY id", args)]
 
 
-def tasks(db: sqlite3.Connection) -> list[str]:
+def tasks(db: Connection) -> list[str]:
     return [row[0] for row in db.execute("SELECT DISTINCT task FROM arena_votes ORDER BY task")]
 
 
-def inference(db: sqlite3.Connection, inference_id: str) -> dict[str, Any] | None:
+def inference(db: Connection, inference_id: str) -> dict[str, Any] | None:
     """The figures of one logged inference (no texts), or None."""
     row = db.execute(
         "SELECT id, model, key_name, status, prompt_tokens, completion_tokens, latency_ms, ttft_ms, "
@@ -102,7 +103,7 @@ def inference(db: sqlite3.Connection, inference_id: str) -> dict[str, Any] | Non
     return dict(zip(names, row, strict=True))
 
 
-def model_figures(db: sqlite3.Connection, models: list[str]) -> dict[str, dict[str, float | None]]:
+def model_figures(db: Connection, models: list[str]) -> dict[str, dict[str, float | None]]:
     """Per model, from the log's successful inferences: median latency and cost per 1,000 prompts."""
     out: dict[str, dict[str, float | None]] = {}
     for model in models:
@@ -120,7 +121,7 @@ def model_figures(db: sqlite3.Connection, models: list[str]) -> dict[str, dict[s
 
 
 def leaderboard(
-    db: sqlite3.Connection, *, task: str | None = None, key_name: str | None = None, seed: int = 0
+    db: Connection, *, task: str | None = None, key_name: str | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Ratings with intervals, the win-rate matrix, counts and the log's speed and money."""
     stored = load(db, task=task, key_name=key_name)
@@ -144,3 +145,31 @@ def leaderboard(
             for row, cols in matrix.items()
         },
     }
+
+
+#: A pair drawn and never voted on is forgotten after a day.
+PAIR_TTL_S = 24 * 3600.0
+
+
+def open_pair(db: Connection, pair_id: str, a: str, b: str, caller: str) -> None:
+    """Remember a drawn pair in the store, so the vote may reach any replica."""
+    now = time.time()
+    db.execute("DELETE FROM arena_pairs WHERE created < ?", (now - PAIR_TTL_S,))
+    db.execute(
+        "INSERT INTO arena_pairs (id, model_a, model_b, caller, created) VALUES (?, ?, ?, ?, ?)",
+        (pair_id, a, b, caller, now),
+    )
+
+
+def find_pair(db: Connection, pair_id: str, caller: str) -> tuple[str, str] | None:
+    """The two models of ``caller``'s pending pair ``pair_id``."""
+    row = db.execute(
+        "SELECT model_a, model_b FROM arena_pairs WHERE id = ? AND caller = ? AND created >= ?",
+        (pair_id, caller, time.time() - PAIR_TTL_S),
+    ).fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def take_pair(db: Connection, pair_id: str) -> bool:
+    """Use the pair up; False when another vote (on any replica) took it first."""
+    return db.execute("DELETE FROM arena_pairs WHERE id = ?", (pair_id,)).rowcount == 1
