@@ -47,11 +47,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh WEIGHBRIDGE_HOME, no user config, no keys, and a fresh default client."""
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh WEIGHBRIDGE_HOME, no user config, no keys, and a fresh default client. With
+    ``WEIGHBRIDGE_TEST_STORE=postgres`` every test's store is a fresh PostgreSQL database
+    instead of the home's SQLite file: the whole suite then runs on the other backend."""
     data = tmp_path / "home"
     monkeypatch.setenv("WEIGHBRIDGE_HOME", str(data))
     monkeypatch.delenv("WEIGHBRIDGE_CONFIG", raising=False)
+    monkeypatch.delenv("WEIGHBRIDGE_DATABASE_URL", raising=False)
+    if os.environ.get("WEIGHBRIDGE_TEST_STORE") == "postgres":
+        monkeypatch.setenv("WEIGHBRIDGE_DATABASE_URL", request.getfixturevalue("pg_url"))
     for var in list(os.environ):
         if var.endswith("_API_KEY"):
             monkeypatch.delenv(var)

@@ -92,7 +92,6 @@ def test_without_llama_server_ps_and_serve_say_why_local_models_run_in_process(
     from weighbridge.cli import cli
     from weighbridge.cli.serve import _engines
     from weighbridge.config import load_settings
-    from weighbridge.store import Store
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
@@ -108,7 +107,7 @@ def test_without_llama_server_ps_and_serve_say_why_local_models_run_in_process(
     assert "no engines running" in listed.stdout
 
     settings = load_settings()
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         assert _engines(settings, store) is None
     finally:

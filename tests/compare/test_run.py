@@ -136,7 +136,8 @@ def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
     asyncio.run(interrupted())
     with client.store.connection() as db:
         status, kept = db.execute(
-            "SELECT r.status, count(c.prompt_id) FROM compare_runs r JOIN compare_cells c ON c.run_id = r.id"
+            "SELECT r.status, count(c.prompt_id) FROM compare_runs r JOIN compare_cells c ON c.run_id = r.id "
+            "GROUP BY r.status"
         ).fetchone()
     assert (status, kept) == ("interrupted", 2)
     assert cloud.asked("cloud-a") == ["Capital of France?", "Capital of Germany?", "Capital of Italy?"]

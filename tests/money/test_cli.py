@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import invoke
-from weighbridge.store import InferenceRecord, Store
+from tests.support.gateway import settings_for
+from weighbridge.store import InferenceRecord
 from weighbridge.store import keys as store_keys
 
 
 def _log(home: Path) -> None:
-    store = Store(home / "weighbridge.db")
+    store = settings_for(home).open_store()
     now = datetime.now(UTC)
     try:
         with store.connection() as db:

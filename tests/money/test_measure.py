@@ -10,7 +10,6 @@ from weighbridge.client import Client
 from weighbridge.config import load_settings
 from weighbridge.money.spend import input_share
 from weighbridge.money.throughput import SOURCE, measure, save_serving, stored
-from weighbridge.store import Store
 
 
 def test_measures_the_embedded_model_here() -> None:
@@ -27,20 +26,19 @@ def test_measures_the_embedded_model_here() -> None:
 
 def test_a_stored_serving_benchmark_is_the_crossovers_throughput() -> None:
     settings = load_settings()
-    store = Store(settings.db_path)
+    store = settings.open_store()
     try:
         save_serving(store, settings, "smollm2-135m", {1: 104.4, 8: 150.6, 16: 205.6}, "2 cores, x86_64")
         found = stored(store, settings, "smollm2-135m")
         with store.connection() as db:  # a result for other weights (a re-quantized file) is not used
             db.execute("UPDATE benchmarks SET weight_sha256 = 'other'")
         assert stored(store, settings, "smollm2-135m") is None
-        db_path = settings.db_path
     finally:
         store.close()
     assert found is not None and found.decode_tokens_per_s == 205.6 and found.prefill_tokens_per_s is None
     assert "at 16 concurrent clients" in found.source and "2 cores" in found.source
 
-    fresh = Store(db_path)
+    fresh = settings.open_store()
     try:
         save_serving(fresh, settings, "smollm2-135m", {8: 150.6, 16: 205.6}, "2 cores, x86_64")
     finally:

@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.cli import WEIGHBRIDGE
-from tests.support.gateway import wait_until_healthy
+from tests.support.gateway import settings_for, wait_until_healthy
 from tests.support.servers import free_port
-from weighbridge.store import Store
 
 
 def test_kill_9_loses_no_answered_request(home: Path) -> None:
@@ -64,7 +63,7 @@ def test_kill_9_loses_no_answered_request(home: Path) -> None:
         w.join(timeout=30)
 
     assert len(answered) >= 8
-    store = Store(home / "weighbridge.db")
+    store = settings_for(home).open_store()
     try:
         verdict = store.verify()
         stored = {record.id for record in store.export()}

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import serving
+from tests.support.gateway import serving, settings_for
 from tests.support.paths import DATA
-from weighbridge.store import Store
 
 DATA = DATA / "lm_eval"
 
@@ -52,7 +51,7 @@ def test_multiple_choice_by_loglikelihood(gateway_home: tuple[str, Path], tmp_pa
     args = f"model=smollm2-135m,base_url={base}/v1/completions,tokenizer_backend=remote,max_retries=1"
     scores = lm_eval(tmp_path, "local-completions", args, "wb_capitals_mc")
     assert scores["acc"] >= 0.66  # six capitals, four choices each: chance is 0.25
-    store = Store(home / "weighbridge.db")
+    store = settings_for(home).open_store()
     try:
         scored = [r for r in store.recent(100) if r.request and '"echo":true' in r.request]
     finally:

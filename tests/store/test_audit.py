@@ -144,7 +144,8 @@ def test_records_from_before_the_chain_are_chained_by_the_migration(tmp_path: Pa
     store.close()
 
 
-def test_cli_verify_and_export(db_path: Path, home: Path) -> None:
+def test_cli_verify_and_export(db_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEIGHBRIDGE_DATABASE_URL", raising=False)  # the file copied in is the store
     home.mkdir(parents=True, exist_ok=True)
     (home / "weighbridge.db").write_bytes(db_path.read_bytes())
     ok = invoke("audit", "verify")

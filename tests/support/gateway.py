@@ -25,7 +25,6 @@ from weighbridge.config import Settings, load_settings
 from weighbridge.engines.pool import supervised
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.server.app import Gateway
-from weighbridge.store import Store
 
 
 def settings_for(home: Path, config: str | None = None) -> Settings:
@@ -52,7 +51,7 @@ def build(
     time, unless ``engines``: then on supervised llama-server engines that decode concurrent
     requests together, as ``serve`` runs them by default (in-process where none is built)."""
     settings = settings_for(home, config)
-    store = Store(settings.db_path)
+    store = settings.open_store()
     return Gateway(
         settings,
         store=store,
