@@ -17,6 +17,7 @@ from weighbridge.cli import (
     audit,
     compare,
     crossover,
+    db,
     drift,
     finetune,
     keys,
@@ -78,6 +79,7 @@ cli.add_command(logs.logs)
 cli.add_command(serve.serve)
 cli.add_command(ps.ps)
 cli.add_command(audit.audit)
+cli.add_command(db.db)
 cli.add_command(keys.keys)
 cli.add_command(compare.compare)
 cli.add_command(compare.runs)

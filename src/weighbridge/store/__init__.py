@@ -57,8 +57,12 @@ _Waiting = tuple[InferenceRecord, asyncio.Future[None]]
 
 
 class Store:
-    def __init__(self, location: Path | str, options: StoreOptions | None = None) -> None:
-        """``location``: a SQLite file, or a ``postgresql://`` URL."""
+    def __init__(
+        self, location: Path | str, options: StoreOptions | None = None, *, migrate_now: bool = True
+    ) -> None:
+        """``location``: a SQLite file, or a ``postgresql://`` URL. Opening a store brings its
+        schema up to date unless ``migrate_now`` is False (``weighbridge db migrate`` reports
+        what it applies)."""
         self.options = options or StoreOptions()
         self.backend: Backend
         if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
@@ -69,10 +73,15 @@ class Store:
             from weighbridge.store.sqlite import SQLiteBackend
 
             self.backend = SQLiteBackend(Path(location))
-        with self.connection() as db:
-            migrate(db)
+        if migrate_now:
+            self.migrate()
         #: Records waiting for their group commit, per event loop (see :meth:`arecord`).
         self._batches: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database lacks; their names."""
+        with self.connection() as db:
+            return migrate(db)
 
     @property
     def location(self) -> str:

@@ -26,6 +26,11 @@ from dataclasses import dataclass
 from weighbridge.store.database import Connection
 
 
+#: Below this (a billionth of a dollar) a counter of holds is float rounding left by holds that
+#: have all ended: it reads as zero, so it can never creep up and refuse a request.
+_DUST = 1e-9
+
+
 @dataclass(frozen=True)
 class Ledger:
     """The counters of one table: ``spent_usd`` and ``reserved_usd`` on the row whose ``key``
@@ -64,7 +69,7 @@ class Ledger:
     def _unreserve(self, db: Connection, holder: str, usd: float) -> None:
         db.execute(
             f"UPDATE {self.table} SET reserved_usd = "
-            f"CASE WHEN reserved_usd > ? THEN reserved_usd - ? ELSE 0 END WHERE {self.key} = ?",
+            f"CASE WHEN reserved_usd - ? > {_DUST} THEN reserved_usd - ? ELSE 0 END WHERE {self.key} = ?",
             (usd, usd, holder),
         )
 

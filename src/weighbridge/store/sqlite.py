@@ -54,9 +54,9 @@ class SQLiteBackend:
         self.location = str(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            # the busy timeout first: switching to WAL waits on a process opening it too
+            db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=5000")
             db.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the store at {path}: {exc}") from None
