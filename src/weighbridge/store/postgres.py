@@ -75,15 +75,17 @@ def _ddl(sql: str) -> str:
     return sql
 
 
-def _unavailable(exc: Exception, location: str) -> StoreUnavailableError:
+def _unavailable(exc: Exception) -> StoreUnavailableError:
+    """The error a caller sees: what went wrong, never where the database is (a gateway's
+    callers have no business knowing its address; ``weighbridge db migrate`` prints it)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StoreUnavailableError(f"the database at {location} is unavailable: {reason}")
+    reason = re.sub(r'connection to server at "[^"]*", port \d+ failed: ', "", reason)
+    return StoreUnavailableError(f"the store's database is unavailable: {reason}")
 
 
 class PostgresConnection:
-    def __init__(self, conn: psycopg.Connection[Any], location: str) -> None:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
-        self._location = location
         self.used = time.monotonic()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -92,7 +94,7 @@ class PostgresConnection:
         except psycopg.IntegrityError as exc:
             raise IntegrityError(str(exc)) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc, self._location) from None
+            raise _unavailable(exc) from None
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
@@ -100,7 +102,7 @@ class PostgresConnection:
         except psycopg.IntegrityError as exc:
             raise IntegrityError(str(exc)) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc, self._location) from None
+            raise _unavailable(exc) from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -108,7 +110,7 @@ class PostgresConnection:
             with self._conn.transaction():
                 yield
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc, self._location) from None
+            raise _unavailable(exc) from None
 
     def lock(self, name: str) -> None:
         """A transaction-level advisory lock, released by COMMIT or ROLLBACK."""
@@ -144,7 +146,7 @@ class PostgresBackend:
     def connection(self) -> Iterator[PostgresConnection]:
         if not self._slots.acquire(timeout=self._timeout):
             raise StoreUnavailableError(
-                f"no free connection to the database at {self.location} within {self._timeout:g} s "
+                f"no free connection to the store's database within {self._timeout:g} s "
                 "(raise [store] pool_size, or add replicas)"
             )
         try:
@@ -181,8 +183,8 @@ class PostgresBackend:
                 application_name="weighbridge",
             )
         except psycopg.Error as exc:
-            raise _unavailable(exc, self.location) from None
-        return PostgresConnection(conn, self.location)
+            raise _unavailable(exc) from None
+        return PostgresConnection(conn)
 
     def close(self) -> None:
         with self._lock:
