@@ -5,6 +5,7 @@ connections, as in separate processes; threads make them write at the same time.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -216,5 +217,33 @@ def test_a_database_that_is_down_is_a_clear_error_and_comes_back(postgres: objec
         store.record(record(3))  # the same store, no restart: a fresh connection
         verdict = store.verify()
         assert verdict.ok and verdict.checked == 2
+    finally:
+        store.close()
+
+
+def test_an_exhausted_pool_waits_a_bounded_time(pg_url: str) -> None:
+    from weighbridge.errors import StoreUnavailableError
+
+    store = Store(pg_url, StoreOptions(pool_size=1, pool_timeout_s=0.3))
+    try:
+        held = threading.Event()
+        done = threading.Event()
+
+        def hold() -> None:
+            with store.connection():
+                held.set()
+                done.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(10)
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="no free connection"):
+            store.record(record(1))
+        assert 0.25 < time.monotonic() - began < 2
+        done.set()
+        holder.join()
+        store.record(record(2))  # queued callers get the connection once it is free
+        assert store.verify().checked == 1
     finally:
         store.close()
