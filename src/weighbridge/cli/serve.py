@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -11,11 +12,16 @@ import click
 from weighbridge.cli import context
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from weighbridge.config import Settings
     from weighbridge.engines.pool import Engines
+    from weighbridge.server.app import Gateway
     from weighbridge.store import Store
 
 MASTER_KEY_ENV = "WEIGHBRIDGE_MASTER_KEY"
+#: How ``serve --workers`` tells each worker process what the command line said.
+_WORKER_ENV = "WEIGHBRIDGE_SERVE_WORKER"
 
 
 @click.command()
@@ -30,14 +36,30 @@ MASTER_KEY_ENV = "WEIGHBRIDGE_MASTER_KEY"
     "(the default, from the config's [engine] local), or in-process, one request at a time.",
 )
 @click.option("--preload", multiple=True, metavar="MODEL", help="Start this local model's engine now.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Gateway processes on this port, sharing the store and one engine per local model.",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str, port: int, log_level: str, engine: str | None, preload: tuple[str, ...]
+    ctx: click.Context,
+    host: str,
+    port: int,
+    log_level: str,
+    engine: str | None,
+    preload: tuple[str, ...],
+    workers: int,
 ) -> None:
     """Serve the OpenAI- and Anthropic-compatible gateway.
 
     With WEIGHBRIDGE_MASTER_KEY set, every request must carry that key; without it the
-    gateway refuses to bind anything but loopback.
+    gateway refuses to bind anything but loopback. With --workers N, N processes answer on
+    the same port: the log, keys, budgets and rate limits are in the store they share (SQLite
+    on this machine, or PostgreSQL for replicas on several), and each local model runs on one
+    engine that every worker uses.
     """
     from weighbridge.errors import ConfigError
 
@@ -48,17 +70,53 @@ def serve(
         )
     import uvicorn
 
-    from weighbridge.server.app import Gateway
-
     settings = context.settings(ctx)
-    store = settings.open_store()
-    engines = _engines(settings, store) if (engine or settings.engine.local) == "llama-server" else None
-    gateway = Gateway(settings, store=store, engines=engines, master_key=master_key, preload=list(preload))
+    if workers > 1:
+        if config := ctx.find_root().obj.get("config"):
+            os.environ["WEIGHBRIDGE_CONFIG"] = str(config)
+        os.environ[_WORKER_ENV] = json.dumps({"engine": engine, "preload": list(preload)})
+        settings.open_store().close()  # the schema once, before the workers open it together
+        click.echo(f"weighbridge gateway on http://{host}:{port}/v1 ({workers} workers)", err=True)
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )
+        return
+    gateway = _gateway(settings, engine, list(preload), shared=False)
     ctx.call_on_close(gateway.client.close)
     app = gateway.app()
     click.echo(f"weighbridge gateway on http://{host}:{port}/v1", err=True)
     _freeze_startup_objects()
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def worker_app() -> Starlette:
+    """One worker of ``serve --workers N`` (uvicorn imports and calls this in each process)."""
+    from weighbridge.config import load_settings
+
+    told = json.loads(os.environ[_WORKER_ENV])
+    gateway = _gateway(load_settings(), told["engine"], told["preload"], shared=True)
+    app = gateway.app()
+    _freeze_startup_objects()
+    return app
+
+
+def _gateway(settings: Settings, engine: str | None, preload: list[str], *, shared: bool) -> Gateway:
+    from weighbridge.server.app import Gateway
+
+    store = settings.open_store()
+    engines = (
+        _engines(settings, store, shared=shared)
+        if (engine or settings.engine.local) == "llama-server"
+        else None
+    )
+    master_key = os.environ.get(MASTER_KEY_ENV) or None
+    return Gateway(settings, store=store, engines=engines, master_key=master_key, preload=preload)
 
 
 def _freeze_startup_objects() -> None:
@@ -73,12 +131,12 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _engines(settings: Settings, store: Store) -> Engines | None:
+def _engines(settings: Settings, store: Store, *, shared: bool = False) -> Engines | None:
     """Supervised engines for local models, or None (in-process) without a llama-server."""
     from weighbridge.engines.binary import in_process_note
     from weighbridge.engines.pool import supervised
 
-    engines = supervised(settings, store)
+    engines = supervised(settings, store, shared=shared)
     if engines is None:
         click.echo(in_process_note(), err=True)
     return engines

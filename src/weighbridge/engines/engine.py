@@ -22,12 +22,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from weighbridge.engines.options import EngineOptions
+from weighbridge.engines.shared import Claim, engine_target
 from weighbridge.errors import ModelLoadError
 from weighbridge.providers.transport import upstream_client
 from weighbridge.targets import Target
@@ -42,8 +42,19 @@ MAX_CRASHES, CRASH_WINDOW_S = 3, 60.0
 class Engine:
     """A llama-server child for one model file."""
 
-    def __init__(self, target: Target, path: Path, options: EngineOptions, binary: Path, home: Path) -> None:
+    def __init__(
+        self,
+        target: Target,
+        path: Path,
+        options: EngineOptions,
+        binary: Path,
+        home: Path,
+        claim: Claim | None = None,
+    ) -> None:
+        """``claim``: this worker owns the engine for the machine's other workers too
+        (:mod:`weighbridge.engines.shared`), and publishes it to them once it answers."""
         self.model_id = target.model_id
+        self._claim = claim
         self.target = target
         self.path = path
         self.options = options
@@ -78,10 +89,7 @@ class Engine:
 
     def wire_target(self) -> Target:
         """The target as an OpenAI-compatible upstream: this engine, with its token."""
-        provider = self.target.provider.model_copy(
-            update={"type": "openai", "base_url": "http://engine/v1", "timeout_s": 600.0}
-        )
-        return replace(self.target, provider=provider, upstream=self.model_id, api_key=self._token)
+        return engine_target(self.target, self._token)
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[None]:
@@ -140,6 +148,8 @@ class Engine:
         self._stopping = False
         await self._wait_ready()
         self.write_state()
+        if self._claim is not None:
+            self._claim.publish(self.socket, self._token)
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -170,10 +180,15 @@ class Engine:
                     await self.ensure_running()
                 continue
             idle = self.options.idle_timeout_s
-            if idle and self.in_flight == 0 and time.monotonic() - self.last_used > idle:
+            if idle and self.in_flight == 0 and self._idle_for() > idle:
                 on_idle.set()
                 return
             self.write_state()
+
+    def _idle_for(self) -> float:
+        """Seconds since this worker, or a worker borrowing the engine, last used it."""
+        mine = time.monotonic() - self.last_used
+        return mine if self._claim is None else min(mine, time.time() - self._claim.last_used())
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and forget its state file."""
@@ -188,6 +203,8 @@ class Engine:
                 process.wait()
         self.state_path().unlink(missing_ok=True)
         self._written = None
+        if self._claim is not None:
+            self._claim.release()
 
     async def aclose(self) -> None:
         self.stop()

@@ -10,44 +10,65 @@ from pathlib import Path
 
 from weighbridge.config import Settings
 from weighbridge.engines.binary import find_llama_server, llama_server
-from weighbridge.engines.engine import Engine
+from weighbridge.engines.engine import READY_TIMEOUT_S, Engine
 from weighbridge.engines.options import EngineOptions
+from weighbridge.engines.shared import BorrowedEngine, Claim
 from weighbridge.errors import ModelLoadError
 from weighbridge.store import Store
 from weighbridge.targets import Target
 from weighbridge.weights import pinned_sha256
 
 
-def supervised(settings: Settings, store: Store) -> Engines | None:
+def supervised(settings: Settings, store: Store, *, shared: bool = False) -> Engines | None:
     """Engines for local models, or None where no llama-server was built: they then run
-    in-process, one request at a time."""
+    in-process, one request at a time. ``shared``: this process is one of several gateway
+    workers on the machine, which share one engine per model."""
     if find_llama_server() is None:
         return None
-    return Engines(settings.engine, store, settings.home)
+    return Engines(settings.engine, store, settings.home, shared=shared)
 
 
 class Engines:
-    def __init__(self, options: EngineOptions, store: Store, home: Path) -> None:
+    def __init__(self, options: EngineOptions, store: Store, home: Path, *, shared: bool = False) -> None:
         self.options = options
         self._store = store
         self._home = home
-        self._engines: dict[Path, Engine] = {}
+        self._shared = shared
+        self._engines: dict[Path, Engine | BorrowedEngine] = {}
         self._watchers: dict[Path, asyncio.Task[None]] = {}
         self._locks: dict[Path, asyncio.Lock] = {}
         atexit.register(self.stop_all)  # a clean exit stops them; a hard kill is the kernel's job
 
-    async def engine_for(self, target: Target) -> Engine:
+    async def engine_for(self, target: Target) -> Engine | BorrowedEngine:
         """The running engine for ``target``'s file, started (and checked against the pin) if
-        none is running."""
+        none is running; with workers sharing engines, the one another worker runs."""
         path = Path(target.upstream).resolve()
         lock = self._locks.setdefault(path, asyncio.Lock())
         async with lock:
             engine = self._engines.get(path)
+            if isinstance(engine, BorrowedEngine):
+                if engine.alive:
+                    return engine
+                await self._forget(path)  # its owner is gone: take it over, or borrow the next
+                engine = None
+            claim = None
+            if engine is None and self._shared:
+                claim = Claim(self._home, path)
+                borrowed = await BorrowedEngine.attach(target, claim, self.options, READY_TIMEOUT_S)
+                if borrowed is not None:
+                    self._engines[path] = borrowed
+                    return borrowed
             if engine is None:
                 # a file that no longer matches weighbridge.lock is refused before the engine
                 # starts, exactly as the in-process path refuses it
-                await asyncio.to_thread(pinned_sha256, self._store, target.model_id, path)
-                engine = self._engines[path] = Engine(target, path, self.options, llama_server(), self._home)
+                try:
+                    await asyncio.to_thread(pinned_sha256, self._store, target.model_id, path)
+                except BaseException:
+                    if claim is not None:
+                        claim.release()  # so another worker may try, and say the same
+                    raise
+                engine = Engine(target, path, self.options, llama_server(), self._home, claim)
+                self._engines[path] = engine
         try:
             await engine.ensure_running()
         except ModelLoadError:
@@ -61,9 +82,6 @@ class Engines:
     def _watching(self, path: Path) -> bool:
         task = self._watchers.get(path)
         return task is not None and not task.done()
-
-    def running(self) -> list[Engine]:
-        return [engine for engine in self._engines.values() if engine.alive]
 
     def _watch(self, path: Path, engine: Engine) -> None:
         if self._watching(path):

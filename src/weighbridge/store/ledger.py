@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from weighbridge.store.database import Connection
 
-
 #: Below this (a billionth of a dollar) a counter of holds is float rounding left by holds that
 #: have all ended: it reads as zero, so it can never creep up and refuse a request.
 _DUST = 1e-9
