@@ -1,7 +1,7 @@
 """Gateway benchmark: the latency ``weighbridge serve`` adds to an OpenAI-compatible upstream, and
 the requests/s it carries, against LiteLLM's proxy (the peer) measured in the same run.
 
-    .venv/bin/python bench/gateway.py [--quick] [--no-litellm] [--no-pin] [--profile]
+    .venv/bin/python bench/gateway.py [--quick] [--no-litellm] [--no-pin] [--profile] [--scale-out]
 
 Everything runs on loopback and stops by itself (each measurement ends after N requests or a time
 limit); every process it starts is ended on exit, Ctrl-C, SIGTERM or an error. The pieces, each
@@ -739,8 +739,17 @@ def upstream_stats(port: int) -> dict[str, int]:
     return data
 
 
-def start_weighbridge(bench: Bench, upstream: int) -> tuple[str, subprocess.Popen[bytes]]:
-    home = bench.tmp / "weighbridge-home"
+def start_weighbridge(
+    bench: Bench,
+    upstream: int,
+    *,
+    name: str = "weighbridge",
+    database_url: str | None = None,
+    workers: int = 1,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """``weighbridge serve`` on a fresh home: its SQLite store, or ``database_url``'s PostgreSQL;
+    ``workers`` processes on the port."""
+    home = bench.tmp / f"{name}-home"
     home.mkdir()
     (home / "config.toml").write_text(
         f'default_model = "{MODEL}"\n\n'
@@ -753,13 +762,20 @@ def start_weighbridge(bench: Bench, upstream: int) -> tuple[str, subprocess.Pope
         f'model = "{UPSTREAM_MODEL}"\n'
     )
     env = dict(os.environ, WEIGHBRIDGE_HOME=str(home))
-    for var in ("WEIGHBRIDGE_CONFIG", "WEIGHBRIDGE_MASTER_KEY", "WEIGHBRIDGE_DEBUG"):
+    for var in (
+        "WEIGHBRIDGE_CONFIG",
+        "WEIGHBRIDGE_MASTER_KEY",
+        "WEIGHBRIDGE_DEBUG",
+        "WEIGHBRIDGE_DATABASE_URL",
+    ):
         env.pop(var, None)
+    if database_url:
+        env["WEIGHBRIDGE_DATABASE_URL"] = database_url
     port = free_port()
-    log = bench.tmp / "weighbridge.log"
+    log = bench.tmp / f"{name}.log"
     with log.open("wb") as sink:
         proc = bench.procs.start(
-            [*shlex.split(bench.args.weighbridge), "serve", "--port", str(port)],
+            [*shlex.split(bench.args.weighbridge), "serve", "--port", str(port), "--workers", str(workers)],
             cores=bench.place.gateway,
             env=env,
             stdout=sink,
@@ -769,6 +785,28 @@ def start_weighbridge(bench: Bench, upstream: int) -> tuple[str, subprocess.Pope
     if why:
         raise RuntimeError(f"weighbridge serve did not start: {why}\n{tail(log)}")
     return f"http://127.0.0.1:{port}/v1/chat/completions", proc
+
+
+def scale_out(bench: Bench, upstream: int) -> None:
+    """The gateway on PostgreSQL (a server this run starts, as the tests do), then with 2 and 4
+    workers on the SQLite store."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.support.postgres import binaries, postgres_server
+
+    if binaries() is None:
+        bench.notes.append("PostgreSQL not measured: initdb/pg_ctl not found (setup.sh --dev installs them)")
+    else:
+        with postgres_server() as server:
+            url, proc = start_weighbridge(
+                bench, upstream, name="wb-postgres", database_url=server.create_database()
+            )
+            bench.measure("wb-postgres", url, log=bench.tmp / "wb-postgres.log")
+            bench.procs.stop(proc)
+    for workers in (2, 4):
+        name = f"wb-{workers}-workers"
+        url, proc = start_weighbridge(bench, upstream, name=name, workers=workers)
+        bench.measure(name, url, log=bench.tmp / f"{name}.log")
+        bench.procs.stop(proc)
 
 
 def litellm_venv(bench: Bench) -> tuple[Path | None, str]:
@@ -958,6 +996,7 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
         f"{'weighbridge req/s / LiteLLM, c=64':34} {fmt(vs_peer, 'x'):>12} {'(peer)':>12} {'>= 5.00x':>11}  "
         f"{verdict(vs_peer, vs_peer is not None and vs_peer >= 5.0)}"
     )
+    scale_out_report(bench, get)
     busiest = max(bench.runs, key=lambda run: run.result.get("others_pct", 0.0), default=None)
     if busiest is not None:
         share = busiest.result.get("others_pct", 0.0)
@@ -972,6 +1011,42 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
         print()
         print("where the weighbridge gateway spends its CPU (py-spy, an extra c=64 run):")
         print(bench.profile_text)
+
+
+def scale_out_report(bench: Bench, get: Callable[[str, int], dict[str, Any] | None]) -> None:
+    """The scale-out targets: what PostgreSQL adds to a request over SQLite, and what more
+    workers carry (a ratio only means something where the gateway has as many cores)."""
+    one, pg = get("weighbridge", 1), get("wb-postgres", 1)
+    if one is None or pg is None:
+        return
+    print()
+    print(f"{'scale-out measure':44} {'value':>10} {'target':>10}  verdict")
+    for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
+        extra = pg[key] - one[key]
+        target, met = ("<= 0.30 ms", "met" if extra <= 0.3 else "MISSED") if key == "p50_ms" else ("", "")
+        print(f"{'PostgreSQL over SQLite, added ' + label + ', c=1':44} {extra:>7.2f} ms {target:>10}  {met}")
+    pg64, one64 = get("wb-postgres", 64), get("weighbridge", 64)
+    if pg64 and one64:
+        print(f"{'PostgreSQL / SQLite req/s, c=64':44} {pg64['rps'] / one64['rps']:>9.2f}x")
+    gateway_cores = len(bench.place.gateway or os.sched_getaffinity(0))
+    direct = get("direct", 64)
+    for workers in (1, 2, 4):
+        run = get("weighbridge" if workers == 1 else f"wb-{workers}-workers", 64)
+        if run is None or one64 is None:
+            continue
+        ratio = run["rps"] / one64["rps"]
+        target, met = "", ""
+        if workers == 2:
+            target = ">= 1.70x"
+            met = ("met" if ratio >= 1.7 else "MISSED") if gateway_cores >= 2 else "n/a: 1 core"
+        vs_direct = f"  ({run['rps'] / direct['rps']:.2f}x direct)" if direct else ""
+        label = f"{workers} worker(s) / 1 worker req/s, c=64"
+        print(f"{label:44} {ratio:>9.2f}x {target:>10}  {met}{vs_direct}")
+    if gateway_cores < 2:
+        bench.notes.append(
+            f"the gateway had {gateway_cores} core: more workers can only share it; run on 4+ cores "
+            "(or --no-pin on a bigger machine) for the workers' scaling"
+        )
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -1011,6 +1086,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="about a minute: fewer requests per level")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="also the gateway on PostgreSQL (vs SQLite), and with 2 and 4 workers (vs 1)",
+    )
     parser.add_argument("--profile", action="store_true", help="then py-spy the weighbridge gateway at c=64")
     parser.add_argument(
         "--loadgen",
@@ -1103,6 +1183,9 @@ def main() -> None:
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             print(f"weighbridge: {exc}", flush=True)
             bench.notes.append(f"weighbridge not measured: {str(exc).splitlines()[0]}")
+
+        if args.scale_out:
+            scale_out(bench, up_port)
 
         if args.no_litellm:
             bench.notes.append("LiteLLM skipped (--no-litellm)")

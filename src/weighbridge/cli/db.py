@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from weighbridge.cli import context
-from weighbridge.store import Store
-from weighbridge.store.copy import copy_store
 
 
 @click.group()
@@ -19,6 +17,8 @@ def db() -> None:
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Bring the store's schema up to date (replicas starting together take turns)."""
+    from weighbridge.store import Store
+
     settings = context.settings(ctx)
     store = Store(settings.store_location, settings.store, migrate_now=False)
     try:
@@ -39,6 +39,9 @@ def migrate(ctx: click.Context) -> None:
 def copy(ctx: click.Context, target_url: str) -> None:
     """Copy every record, key, budget, run and vote into another store, and verify the audit
     chain there. The target must be empty; point the gateways at it afterwards."""
+    from weighbridge.store import Store
+    from weighbridge.store.copy import copy_store
+
     settings = context.settings(ctx)
     source = settings.open_store()
     target = Store(target_url, settings.store)
