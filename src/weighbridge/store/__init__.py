@@ -10,13 +10,16 @@ their SQL once for both (see :mod:`weighbridge.store.database`).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from weighbridge.errors import StoreUnavailableError
 from weighbridge.store import audit, ledger
-from weighbridge.store.database import Backend, Connection, StoreOptions
+from weighbridge.store.database import Backend, Connection, IntegrityError, StoreOptions
 from weighbridge.store.migrations import migrate
 
 __all__ = ["InferenceRecord", "Store", "StoreOptions"]
@@ -52,6 +55,8 @@ class InferenceRecord:
 
 
 _COLUMNS = [f.name for f in fields(InferenceRecord)]
+#: Writers on other replicas can move the head between reading and writing it this many times.
+_APPEND_TRIES = 50
 #: A record waiting for its group commit, and the future its caller awaits.
 _Waiting = tuple[InferenceRecord, asyncio.Future[None]]
 
@@ -77,6 +82,13 @@ class Store:
             self.migrate()
         #: Records waiting for their group commit, per event loop (see :meth:`arecord`).
         self._batches: dict[asyncio.AbstractEventLoop, list[_Waiting]] = {}
+        #: Where a database server's commits are waited for (None: on the caller's thread).
+        self._writer = (
+            ThreadPoolExecutor(1, thread_name_prefix="weighbridge-store") if self.backend.remote else None
+        )
+        #: The chain's head as this process last left it (None: read it first).
+        self._head: audit.Head | None = None
+        self._appending = threading.Lock()
 
     def migrate(self) -> list[str]:
         """Apply the migrations this database lacks; their names."""
@@ -113,37 +125,71 @@ class Store:
         await committed
 
     def _commit_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A file is written right here; a database server is waited for on the store's
+        writer thread, so the loop goes on serving meanwhile and the records that arrive during
+        one commit make up the next."""
         batch = self._batches.pop(loop)
+        if self._writer is None:
+            for committed, error in self._commit(batch):
+                _settle(committed, error)
+            return
+
+        def commit() -> None:
+            for committed, error in self._commit(batch):
+                loop.call_soon_threadsafe(_settle, committed, error)
+
+        self._writer.submit(commit)
+
+    def _commit(self, batch: list[_Waiting]) -> list[tuple[asyncio.Future[None], Exception | None]]:
+        """Each waiting caller with the error its record met (None: committed)."""
         try:
             self._append([record for record, _ in batch])
         except Exception:
             # Commit them one by one instead, so one bad record fails only its own request.
+            outcomes: list[tuple[asyncio.Future[None], Exception | None]] = []
             for record, committed in batch:
                 try:
                     self._append([record])
                 except Exception as exc:
-                    if not committed.done():
-                        committed.set_exception(exc)
+                    outcomes.append((committed, exc))
                 else:
-                    if not committed.done():
-                        committed.set_result(None)
-            return
-        for _, committed in batch:
-            if not committed.done():  # a caller that was cancelled meanwhile: its record stays
-                committed.set_result(None)
+                    outcomes.append((committed, None))
+            return outcomes
+        return [(committed, None) for _, committed in batch]
 
     def _append(self, records: list[InferenceRecord]) -> None:
         """One transaction: the records join the chain, and what each cost is charged to its key
         and its route, so a key's spend always equals its records' sum, whatever is killed when.
-        The chain's lock is held from reading its head to the commit, so writers in every
-        process, on every replica, never fork it."""
+
+        The head is the one this process last wrote, so the common case reads nothing and costs
+        one round trip; when another process or replica appended since, the database refuses
+        the fork (``audit.append``), and the records are chained again after the real head."""
         rows = [{column: getattr(record, column) for column in _COLUMNS} for record in records]
-        with self.connection() as db, db.transaction():
-            db.lock(audit.CHAIN_LOCK)
-            audit.append(db, _COLUMNS, rows)
-            for record in records:
-                if record.cost_usd:
-                    ledger.charge(db, record.key_name, record.route, record.cost_usd)
+        with self._appending:
+            for _ in range(_APPEND_TRIES):
+                head = self._head
+                if head is None:
+                    with self.connection() as db:
+                        head = audit.read_head(db)
+                statements, new_head = audit.append(_COLUMNS, rows, head)
+                for record in records:
+                    if record.cost_usd:
+                        statements += ledger.charges(record.key_name, record.route, record.cost_usd)
+                try:
+                    with self.connection() as db:
+                        db.run(statements)
+                except IntegrityError:
+                    with self.connection() as db:
+                        self._head = audit.read_head(db)
+                    if self._head == head:
+                        raise  # the head was right: a record itself is refused (an id taken)
+                    continue
+                except BaseException:
+                    self._head = None
+                    raise
+                self._head = new_head
+                return
+        raise StoreUnavailableError(f"the audit chain was too busy to append to in {_APPEND_TRIES} tries")
 
     def verify(self) -> audit.Verdict:
         with self.connection() as db:
@@ -184,4 +230,15 @@ class Store:
             )
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self.backend.close()
+
+
+def _settle(committed: asyncio.Future[None], error: Exception | None) -> None:
+    if committed.done():  # a caller that was cancelled meanwhile: its record stays
+        return
+    if error is None:
+        committed.set_result(None)
+    else:
+        committed.set_exception(error)

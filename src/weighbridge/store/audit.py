@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from weighbridge.hashing import content_hash
-from weighbridge.store.database import Connection
+from weighbridge.store.database import Connection, Statement
 
 GENESIS = "sha256:" + "0" * 64
-#: The lock every writer of the chain holds from reading its head to its commit.
-CHAIN_LOCK = "weighbridge.audit_chain"
 
 
 def record_hash(values: dict[str, Any]) -> str:
@@ -27,24 +25,38 @@ def record_hash(values: dict[str, Any]) -> str:
     return content_hash({k: v for k, v in values.items() if k != "hash"})
 
 
-def append(db: Connection, table_columns: list[str], records: list[dict[str, Any]]) -> None:
-    """Insert records at the end of the chain, in order. The caller holds a write transaction.
-    Several records share one read and one update of the head: a batch costs little more than
-    one record."""
-    head = db.execute("SELECT count, hash FROM audit_head WHERE id = 1").fetchone()
-    count, prev = head if head else (0, GENESIS)
+#: The chain's last record: how many records it holds, and the newest one's hash.
+Head = tuple[int, str]
+
+
+def read_head(db: Connection) -> Head:
+    row = db.execute("SELECT count, hash FROM audit_head WHERE id = 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def append(
+    table_columns: list[str], records: list[dict[str, Any]], head: Head
+) -> tuple[list[Statement], Head]:
+    """The statements that insert records after ``head``, in order, and move the head past
+    them; and the new head. They are run as one transaction.
+
+    ``head`` may be stale (another writer, on another replica, appended since it was read):
+    then the first record's ``prev_hash`` is one that a record already holds, the unique index
+    on ``prev_hash`` refuses it, and the transaction fails whole with an ``IntegrityError``. So
+    the chain can never fork, and a writer that knows the head writes without reading anything
+    first (one round trip to a server)."""
+    count, prev = head
     rows = []
     for values in records:
         chained = {**values, "prev_hash": prev}
         chained["hash"] = prev = record_hash({c: chained.get(c) for c in table_columns})
         rows.append([chained.get(c) for c in table_columns])
-    placeholders = ", ".join("?" for _ in table_columns)
-    db.executemany(f"INSERT INTO inferences ({', '.join(table_columns)}) VALUES ({placeholders})", rows)
-    db.execute(
-        "INSERT INTO audit_head (id, count, hash) VALUES (1, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET count = excluded.count, hash = excluded.hash",
-        (count + len(rows), prev),
+    insert = (
+        f"INSERT INTO inferences ({', '.join(table_columns)}) VALUES ({', '.join('?' * len(table_columns))})"
     )
+    statements: list[Statement] = [(insert, row) for row in rows]
+    statements.append(("UPDATE audit_head SET count = ?, hash = ? WHERE id = 1", (count + len(rows), prev)))
+    return statements, (count + len(rows), prev)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Backend", "Connection", "Cursor", "IntegrityError", "StoreOptions"]
+__all__ = ["Backend", "Connection", "Cursor", "IntegrityError", "Statement", "StoreOptions"]
+
+
+#: One SQL statement and its parameters.
+Statement = tuple[str, Sequence[Any]]
 
 
 class IntegrityError(Exception):
@@ -50,6 +54,11 @@ class Connection(Protocol):
         """A write transaction: whole or not at all."""
         ...
 
+    def run(self, statements: Sequence[Statement]) -> None:
+        """Run ``statements`` as one transaction, whole or not at all, in a single round trip
+        to a database server (the log's append: one record costs one wait, not five)."""
+        ...
+
     def lock(self, name: str) -> None:
         """Hold the lock called ``name`` until the transaction ends: writers of the same thing
         (the audit chain, one key's rate window) wait for each other, on every replica."""
@@ -59,6 +68,8 @@ class Connection(Protocol):
 class Backend(Protocol):
     #: Where the data is, safe to print (no password).
     location: str
+    #: Whether each statement is a round trip to a server (worth waiting for off the loop).
+    remote: bool
 
     def connection(self) -> AbstractContextManager[Connection]: ...
 

@@ -23,7 +23,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from weighbridge.store.database import Connection
+from weighbridge.store.database import Connection, Statement
 
 #: Below this (a billionth of a dollar) a counter of holds is float rounding left by holds that
 #: have all ended: it reads as zero, so it can never creep up and refuse a request.
@@ -78,14 +78,15 @@ ROUTES = Ledger("route", "route_budgets", "route")
 _LEDGERS = {ledger.name: ledger for ledger in (KEYS, ROUTES)}
 
 
-def charge(db: Connection, key_name: str | None, route: str | None, usd: float) -> None:
-    """Count what a logged request cost against its key and its route (a holder without a row,
-    the master key or a route without a budget, has nothing to count)."""
-    for ledger, holder in ((KEYS, key_name), (ROUTES, route)):
-        if holder is not None:
-            db.execute(
-                f"UPDATE {ledger.table} SET spent_usd = spent_usd + ? WHERE {ledger.key} = ?", (usd, holder)
-            )
+def charges(key_name: str | None, route: str | None, usd: float) -> list[Statement]:
+    """The statements that count what a logged request cost against its key and its route, run
+    in the transaction that logs it (a holder without a row, the master key or a route without
+    a budget, has nothing to count)."""
+    return [
+        (f"UPDATE {ledger.table} SET spent_usd = spent_usd + ? WHERE {ledger.key} = ?", (usd, holder))
+        for ledger, holder in ((KEYS, key_name), (ROUTES, route))
+        if holder is not None
+    ]
 
 
 def release(db: Connection, holds: list[str]) -> None:

@@ -312,6 +312,12 @@ def m011_replicas(db: Connection) -> None:
     db.execute("UPDATE route_budgets SET reserved_usd = 0")
 
 
+def m012_chain_without_forks(db: Connection) -> None:
+    """No two records may follow the same record: a writer that appends after a stale head is
+    refused by the database itself, whichever process or replica it is (see ``audit.append``)."""
+    db.execute("CREATE UNIQUE INDEX inferences_prev_hash ON inferences (prev_hash)")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
@@ -324,6 +330,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m009_run_owner,
     m010_benchmarks,
     m011_replicas,
+    m012_chain_without_forks,
 ]
 _LOCK = "weighbridge.migrations"
 

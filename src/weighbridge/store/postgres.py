@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from weighbridge.errors import StoreUnavailableError
-from weighbridge.store.database import Cursor, IntegrityError, StoreOptions
+from weighbridge.store.database import Cursor, IntegrityError, Statement, StoreOptions
 
 #: A connection unused for this long is checked with an empty query before it is handed out.
 _CHECK_IDLE_S = 1.0
@@ -109,6 +109,21 @@ class PostgresConnection:
         try:
             with self._conn.transaction():
                 yield
+        except psycopg.IntegrityError as exc:  # in a pipeline it surfaces at the commit
+            raise IntegrityError(str(exc)) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _unavailable(exc) from None
+
+    def run(self, statements: Sequence[Statement]) -> None:
+        """One simple-protocol message holding every statement, bound here: PostgreSQL runs the
+        statements of one message as one transaction."""
+        cursor = self._conn.cursor()
+        assert isinstance(cursor, psycopg.ClientCursor)
+        script = ";\n".join(cursor.mogrify(translate(sql), params) for sql, params in statements)
+        try:
+            cursor.execute(script.encode(), prepare=False)
+        except psycopg.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise _unavailable(exc) from None
 
@@ -133,6 +148,8 @@ class PostgresConnection:
 
 
 class PostgresBackend:
+    remote = True
+
     def __init__(self, url: str, options: StoreOptions | None = None) -> None:
         options = options or StoreOptions()
         self._url = url

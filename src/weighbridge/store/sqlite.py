@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from weighbridge.errors import ConfigError
-from weighbridge.store.database import Cursor, IntegrityError
+from weighbridge.store.database import Cursor, IntegrityError, Statement
 
 
 class SQLiteConnection:
@@ -45,11 +45,18 @@ class SQLiteConnection:
             raise
         self._db.execute("COMMIT")
 
+    def run(self, statements: Sequence[Statement]) -> None:
+        with self.transaction():
+            for sql, params in statements:
+                self.execute(sql, params)
+
     def lock(self, name: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` holds the whole file's write lock already."""
 
 
 class SQLiteBackend:
+    remote = False
+
     def __init__(self, path: Path) -> None:
         self.location = str(path)
         try:
