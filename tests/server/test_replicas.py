@@ -224,3 +224,26 @@ def test_a_killed_replica_and_a_database_restart(
     assert set(answered) <= exported
     for n in (0, 2):
         assert "Traceback" not in (home / f"replica-{n}.log").read_text()
+
+
+def test_a_page_session_and_an_arena_pair_work_on_every_replica(replicas: Replicas) -> None:
+    key = new_key("--name", "voter")
+    first, second, third = replicas.urls
+    opened = httpx.post(first + "/session", headers={"Authorization": f"Bearer {key}"})
+    assert opened.status_code == 200, opened.text
+    session = {"Cookie": f"wb_session={opened.cookies['wb_session']}", "X-CSRF-Token": opened.json()["csrf"]}
+    assert httpx.get(second + "/session", headers=session).json()["caller"] == "voter"
+
+    drawn = httpx.post(
+        second + "/arena/pair", headers=session, json={"pool": ["priced-model", "smollm2-135m"]}
+    )
+    assert drawn.status_code == 200, drawn.text
+    ballot = {"pair": drawn.json()["pair"], "outcome": "tie", "prompt": "hello", "task": "greeting"}
+    voted = httpx.post(third + "/arena/vote", headers=session, json=ballot)
+    assert voted.status_code == 200, voted.text
+    assert {voted.json()["a"], voted.json()["b"]} == {"priced-model", "smollm2-135m"}
+    again = httpx.post(first + "/arena/vote", headers=session, json=ballot)  # a pair is used once
+    assert again.status_code == 400 and "already used" in again.json()["error"]["message"]
+
+    assert httpx.request("DELETE", third + "/session", headers=session).status_code == 200
+    assert httpx.get(first + "/session", headers=session).status_code == 401  # signed out everywhere
