@@ -138,3 +138,9 @@ def test_wrong_key_through_the_anthropic_sdk(gateway: TestClient) -> None:
     with pytest.raises(anthropic.AuthenticationError) as caught:
         sdk.messages.create(model="smollm2-135m", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
     assert "wb-not-a-real-key" not in str(caught.value)
+
+
+def test_a_key_cannot_take_the_name_of_the_gateways_own_callers() -> None:
+    for name in ("master", "local"):  # the master key's and an open gateway's records carry these
+        made = invoke("keys", "create", "--name", name)
+        assert made.returncode == 2 and "choose another name" in made.stderr

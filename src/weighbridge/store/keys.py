@@ -19,6 +19,9 @@ from weighbridge.hashing import digest
 from weighbridge.store.database import Connection, IntegrityError
 
 KEY_PREFIX = "wb-"
+#: The callers that are no virtual key (the master key, an open loopback gateway): their
+#: records carry these names, so no key may take them and be charged for their spend.
+RESERVED_NAMES = frozenset({"master", "local"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ def create(
     rpm: int | None = None,
 ) -> str:
     """Store a new key's digest and limits; return the key itself, which is never stored."""
+    if name in RESERVED_NAMES:
+        raise InvalidRequestError(f"'{name}' names the gateway's own callers in the log; choose another name")
     if budget_usd is not None and budget_usd < 0:
         raise InvalidRequestError("the budget cannot be negative")
     if rpm is not None and rpm < 1:
