@@ -29,6 +29,17 @@ its own process:
   versions an attacker published in the 2026 supply-chain incidents, and reused after that. If it
   cannot be installed or started the script says why and reports the other rows.
 
+``--scale-out`` adds the gateway on PostgreSQL (a throwaway server the run starts with initdb and
+pg_ctl, as the tests do) and with 2 and 4 workers, and, beside them, LiteLLM's proxy with its
+database on that same server ("litellm-postgres"): the setup LiteLLM is run in for production,
+where it logs each request's spend to PostgreSQL. A database obliges LiteLLM to have a master key,
+so that row's requests carry one (a fresh ``sk-`` key each run). LiteLLM reaches PostgreSQL through
+Prisma, which ``litellm[proxy]`` does not bring: the first such run adds the ``prisma`` package to
+LiteLLM's venv, and LiteLLM then fetches the Prisma CLI from npm and Prisma's engine binaries from
+Prisma's own download host, caching both in the venv (``prisma-cache``). A machine that cannot
+reach that host cannot run LiteLLM with a database; the report then says so in a note and gives
+the other rows.
+
 Each target is measured alone (the others are stopped), warmed up first, at concurrency 1, 16 and
 64. On a 2-core machine the load generator, the upstream and the gateway share the CPUs, so by
 default the gateway under test gets one core to itself and the load generator and the upstream
@@ -59,6 +70,8 @@ import contextlib
 import json
 import os
 import platform
+import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -71,10 +84,17 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
 
 HERE = Path(__file__).resolve().parent
 LITELLM_SPEC = "litellm[proxy]!=1.82.7,!=1.82.8,!=1.107.*"  # never the attacker-published releases
+#: LiteLLM's database layer: the range its ``extra_proxy`` extra asks for, without that extra's
+#: cloud key-vault and e-mail clients, which a benchmark has no use for.
+PRISMA_SPEC = "prisma>=0.11.0,<1.0"
+NO_KEY = "bench-not-a-key"  # what the load generator sends where no gateway checks a key
 MODEL = "bench"  # the name callers use, on both gateways
 UPSTREAM_MODEL = "bench-upstream-model"
 PROMPT = "Say hello in one short sentence."
@@ -225,18 +245,27 @@ def _summary(latencies: list[float], elapsed: float, errors: int, first_error: s
 
 
 async def _httpx_load(
-    url: str, concurrency: int, count: int, warmup: int, max_s: float, warm_s: float, shared_pool: bool
+    url: str,
+    concurrency: int,
+    count: int,
+    warmup: int,
+    max_s: float,
+    warm_s: float,
+    shared_pool: bool,
+    api_key: str = NO_KEY,
 ) -> dict[str, Any]:
     """``concurrency`` workers, each with its own keep-alive connection: one httpx transport (a
     pool of one) per worker, fed prebuilt requests. ``shared_pool``: one ``httpx.AsyncClient``
     whose pool holds ``concurrency`` connections instead, as an application would use it;
-    httpcore's shared pool is slow and unfair past a few connections (see the module's notes)."""
+    httpcore's shared pool is slow and unfair past a few connections (see the module's notes).
+    Every request carries ``Authorization: Bearer api_key``: a placeholder where the gateway
+    checks no key, the master key where it must (LiteLLM with a database)."""
     import httpx
 
     body = json.dumps(
         {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16}
     ).encode()
-    headers = {"content-type": "application/json", "authorization": "Bearer bench-not-a-key"}
+    headers = {"content-type": "application/json", "authorization": f"Bearer {api_key}"}
     if shared_pool:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0), trust_env=False)
@@ -362,6 +391,7 @@ def run_load(args: argparse.Namespace) -> None:
                 args.max_seconds,
                 args.warmup_seconds,
                 args.loadgen == "client",
+                args.api_key,
             )
         )
     print(json.dumps(result))
@@ -496,10 +526,19 @@ class Bench:
     logged_errors: bool = False
 
     def load(
-        self, url: str | None, c: int, n: int, max_s: float, *, warmup: int | None = None, raw_port: int = 0
+        self,
+        url: str | None,
+        c: int,
+        n: int,
+        max_s: float,
+        *,
+        warmup: int | None = None,
+        raw_port: int = 0,
+        api_key: str | None = None,
     ) -> dict[str, Any]:
         """One load-generator process: ``warmup`` requests (default: a few per connection), then
-        ``n`` measured ones, each phase cut off by its time limit."""
+        ``n`` measured ones, each phase cut off by its time limit; ``api_key`` is the bearer key
+        its requests carry, for a gateway that checks one."""
         warm_s = self.args.warmup_seconds
         cmd = [
             sys.executable,
@@ -520,6 +559,8 @@ class Bench:
             self.args.loadgen,
         ]
         cmd += ["--raw-port", str(raw_port)] if raw_port else ["--url", str(url)]
+        if api_key:
+            cmd += ["--api-key", api_key]
         proc = self.procs.start(cmd, cores=self.place.load, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             out, err = proc.communicate(timeout=max_s + warm_s + 120)
@@ -530,15 +571,16 @@ class Bench:
         result: dict[str, Any] = json.loads(out)
         return result
 
-    def measure(self, target: str, url: str, *, log: Path | None = None) -> None:
-        """Warm the target, then run each concurrency level against it."""
+    def measure(self, target: str, url: str, *, log: Path | None = None, api_key: str | None = None) -> None:
+        """Warm the target, then run each concurrency level against it (with ``api_key`` as the
+        bearer key where the target checks one)."""
         a = self.args
-        self.load(url, 16, 0, 0.0, warmup=a.warmup)  # the target's own warm-up, then per level
-        self.load(url, 1, 0, 0.0, warmup=max(20, a.warmup // 10))
+        self.load(url, 16, 0, 0.0, warmup=a.warmup, api_key=api_key)  # its own warm-up, then per level
+        self.load(url, 1, 0, 0.0, warmup=max(20, a.warmup // 10), api_key=api_key)
         for c in LEVELS:
             count = {1: a.n1, 16: a.n16, 64: a.n64}[c]
             before = self.cpu_snapshot()
-            result = self.load(url, c, count, a.max_seconds)
+            result = self.load(url, c, count, a.max_seconds, api_key=api_key)
             result["others_pct"] = self.others_share(before, self.cpu_snapshot())
             self.runs.append(Run(target, c, result))
             err = f", {result['errors']} errors ({result['first_error']})" if result["errors"] else ""
@@ -546,7 +588,7 @@ class Bench:
                 self.logged_errors = True
                 err += f"\n  the end of its log:\n{tail(log)}"
             print(
-                f"  {target:12} c={c:<3} {result['n']:>6} req in {result['elapsed_s']:5.1f} s  "
+                f"  {target:16} c={c:<3} {result['n']:>6} req in {result['elapsed_s']:5.1f} s  "
                 f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
                 f"{result['rps']:8.0f} req/s  others {result['others_pct']:3.0f}%{err}",
                 flush=True,
@@ -787,26 +829,30 @@ def start_weighbridge(
     return f"http://127.0.0.1:{port}/v1/chat/completions", proc
 
 
-def scale_out(bench: Bench, upstream: int) -> None:
+def scale_out(bench: Bench, upstream: int, later: contextlib.ExitStack) -> PostgresServer | None:
     """The gateway on PostgreSQL (a server this run starts, as the tests do), then with 2 and 4
-    workers on the SQLite store."""
+    workers on the SQLite store. Returns the PostgreSQL server, kept running until ``later``
+    closes, so that LiteLLM, measured after, gets its database on the same server; None where
+    there is none."""
     sys.path.insert(0, str(HERE.parent))
     from tests.support.postgres import binaries, postgres_server
 
+    server: PostgresServer | None = None
     if binaries() is None:
         bench.notes.append("PostgreSQL not measured: initdb/pg_ctl not found (setup.sh --dev installs them)")
     else:
-        with postgres_server() as server:
-            url, proc = start_weighbridge(
-                bench, upstream, name="wb-postgres", database_url=server.create_database()
-            )
-            bench.measure("wb-postgres", url, log=bench.tmp / "wb-postgres.log")
-            bench.procs.stop(proc)
+        server = later.enter_context(postgres_server())
+        url, proc = start_weighbridge(
+            bench, upstream, name="wb-postgres", database_url=server.create_database()
+        )
+        bench.measure("wb-postgres", url, log=bench.tmp / "wb-postgres.log")
+        bench.procs.stop(proc)
     for workers in (2, 4):
         name = f"wb-{workers}-workers"
         url, proc = start_weighbridge(bench, upstream, name=name, workers=workers)
         bench.measure(name, url, log=bench.tmp / f"{name}.log")
         bench.procs.stop(proc)
+    return server
 
 
 def litellm_venv(bench: Bench) -> tuple[Path | None, str]:
@@ -858,8 +904,36 @@ def litellm_venv(bench: Bench) -> tuple[Path | None, str]:
     return exe, version or "(unknown version)"
 
 
-def start_litellm(bench: Bench, exe: Path, upstream: int) -> tuple[str, subprocess.Popen[bytes]]:
-    work = bench.tmp / "litellm"
+#: What LiteLLM must not take from this shell: a database, a cache or keys of its own, which
+#: would make it another setup than the one measured.
+_LITELLM_ENV_DROPPED = frozenset(
+    {
+        "DATABASE_URL",
+        "DIRECT_URL",
+        "DATABASE_URL_READ_REPLICA",
+        "LITELLM_MASTER_KEY",
+        "LITELLM_SALT_KEY",
+        "REDIS_HOST",
+        "REDIS_URL",
+        "XDG_CACHE_HOME",
+    }
+)
+
+
+def start_litellm(
+    bench: Bench,
+    exe: Path,
+    upstream: int,
+    *,
+    name: str = "litellm",
+    database_url: str | None = None,
+    master_key: str | None = None,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """LiteLLM's proxy, one worker, in ``bench.tmp/name``: with no database and no key (as
+    weighbridge on loopback), or on ``database_url`` with ``master_key``, which LiteLLM requires
+    once it has a database. With a database it applies its migrations at start (so its schema
+    updates stay on) and logs every request's spend there, as in production."""
+    work = bench.tmp / name
     work.mkdir()
     config = work / "config.yaml"
     config.write_text(
@@ -881,22 +955,30 @@ def start_litellm(bench: Bench, exe: Path, upstream: int) -> tuple[str, subproce
         LITELLM_LOG="ERROR",
         LITELLM_DONT_SHOW_FEEDBACK_BOX="true",
         DISABLE_ADMIN_UI="True",
-        DISABLE_SCHEMA_UPDATE="True",
         NO_DOCS="True",
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
-        # no key, like weighbridge on loopback: neither side authenticates the caller
-        LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY="true",
         HOME=str(work),  # it writes caches under the home directory
     )
     for var in list(env):
-        if var.endswith("_API_KEY") or var in (
-            "DATABASE_URL",
-            "LITELLM_MASTER_KEY",
-            "REDIS_HOST",
-            "REDIS_URL",
-        ):
+        if var.endswith("_API_KEY") or var.startswith("PRISMA_") or var in _LITELLM_ENV_DROPPED:
             env.pop(var)
+    if database_url is None:
+        # no key, like weighbridge on loopback: neither side authenticates the caller; and no
+        # schema to update
+        env.update(LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY="true", DISABLE_SCHEMA_UPDATE="True")
+    else:
+        # Prisma's CLI (from npm) and engines (from Prisma's download host) are fetched at first
+        # use into the home directory's cache: keep that cache in the LiteLLM venv, so that only
+        # the first run fetches them.
+        cache = exe.parent.parent / "prisma-cache"
+        cache.mkdir(exist_ok=True)
+        env.update(
+            DATABASE_URL=database_url,
+            LITELLM_MASTER_KEY=master_key or "",  # none: LiteLLM refuses to start, and says so
+            PRISMA_HOME_DIR=str(cache),  # the Python client's binaries and its npm-installed CLI
+            XDG_CACHE_HOME=str(cache / ".cache"),  # the CLI's engines
+        )
     port = free_port()
     log = work / "litellm.log"
     with log.open("wb") as sink:
@@ -918,10 +1000,147 @@ def start_litellm(bench: Bench, exe: Path, upstream: int) -> tuple[str, subproce
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    why = wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, 180)
+    # With a database, a first start installs Prisma's toolchain and replays every migration
+    # LiteLLM ships, which LiteLLM itself allows 10 minutes for.
+    why = wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, 600 if database_url else 180)
     if why:
-        raise RuntimeError(f"LiteLLM did not start: {why}\n{tail(log)}")
+        cause = log_cause(log) if proc.poll() is not None else ""
+        raise RuntimeError(f"LiteLLM did not start: {why}{': ' + cause if cause else ''}\n{tail(log)}")
     return f"http://127.0.0.1:{port}/v1/chat/completions", proc
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ERROR_LINE = re.compile(r"error|exception|cannot|refus|failed", re.IGNORECASE)
+
+
+def log_cause(log: Path) -> str:
+    """The line of a failed start's log that says why, for a one-line note: the last one that
+    reads as an error (LiteLLM prints the cause after a banner such as "migration cannot
+    proceed"), else the last line."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    lines = [_ANSI.sub("", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("WARNING: Location ")]
+    for line in reversed(lines):
+        if _ERROR_LINE.search(line):
+            return line[:400]
+    return lines[-1][:400] if lines else ""
+
+
+def litellm_prisma(bench: Bench, exe: Path) -> str | None:
+    """Put ``prisma`` (LiteLLM's database client) into LiteLLM's venv if it is not there yet
+    (``litellm[proxy]`` leaves it out); None once it is, else why not."""
+    python = exe.parent / "python"
+    try:
+        found = subprocess.run([str(python), "-c", "import prisma"], capture_output=True, timeout=120)
+        if found.returncode == 0:
+            return None
+        print(
+            f"installing {PRISMA_SPEC} into LiteLLM's venv (its database client; first run only)...",
+            flush=True,
+        )
+        log = bench.tmp / "litellm-prisma-install.log"
+        with log.open("wb") as sink:
+            done = subprocess.run(
+                [str(python), "-m", "pip", "install", "--disable-pip-version-check", PRISMA_SPEC],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                timeout=600,
+            )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"could not install {PRISMA_SPEC}: {exc}"
+    if done.returncode != 0:
+        return f"pip install '{PRISMA_SPEC}' failed (status {done.returncode}): {log_cause(log)}"
+    return None
+
+
+def spend_log_rows(database_url: str, at_least: int, wait_s: float) -> int:
+    """Rows in LiteLLM's spend log, once there are ``at_least`` or ``wait_s`` has passed: LiteLLM
+    queues them and writes them in batches every few seconds."""
+    import psycopg
+
+    deadline = time.monotonic() + wait_s
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        while True:
+            row = conn.execute('SELECT count(*) FROM "LiteLLM_SpendLogs"').fetchone()
+            rows = int(row[0]) if row else 0
+            if rows >= at_least or time.monotonic() > deadline:
+                return rows
+            time.sleep(1.0)
+
+
+def litellm_on_postgres(bench: Bench, exe: Path, version: str, upstream: int, server: PostgresServer) -> None:
+    """LiteLLM with its database on the scale-out run's PostgreSQL server ("litellm-postgres"),
+    requests carrying the master key that a database obliges it to have; then how many
+    requests its spend log holds, to show it logged them. If it cannot run, a note says why."""
+    why = litellm_prisma(bench, exe)
+    if why:
+        print(f"LiteLLM on PostgreSQL: {why}", flush=True)
+        bench.notes.append(f"LiteLLM on PostgreSQL not measured: {why.splitlines()[0]}")
+        return
+    import psycopg
+
+    key = f"sk-bench-{secrets.token_hex(16)}"  # fresh each run; LiteLLM refuses a well-known one
+    try:
+        database_url = server.create_database()
+        print(
+            f"starting LiteLLM {version} proxy on PostgreSQL (first run: Prisma's toolchain too)...",
+            flush=True,
+        )
+        url, proc = start_litellm(
+            bench, exe, upstream, name="litellm-postgres", database_url=database_url, master_key=key
+        )
+        before = upstream_stats(upstream)
+        bench.measure(
+            "litellm-postgres", url, log=bench.tmp / "litellm-postgres" / "litellm.log", api_key=key
+        )
+        forwarded = upstream_stats(upstream)["requests"] - before["requests"]
+        try:
+            rows = spend_log_rows(database_url, forwarded, 20.0)
+            bench.notes.append(
+                f"LiteLLM {version} on PostgreSQL logged {rows} requests to its spend log "
+                f"(LiteLLM_SpendLogs) of the {forwarded} it forwarded during the measurement"
+            )
+        except psycopg.Error as exc:  # the rows measured above stand either way
+            bench.notes.append(f"LiteLLM on PostgreSQL: its spend log could not be read: {exc}")
+        bench.procs.stop(proc)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        reason = str(exc).splitlines()[0]
+        if "binaries.prisma.sh" in reason:
+            reason += (
+                " (Prisma, LiteLLM's database layer, downloads its engine binaries from there at first "
+                "use, and this machine cannot reach it)"
+            )
+        print(f"LiteLLM on PostgreSQL: {exc}", flush=True)
+        bench.notes.append(f"LiteLLM on PostgreSQL not measured: {reason}")
+
+
+def measure_litellm(bench: Bench, upstream: int, server: PostgresServer | None) -> None:
+    """LiteLLM alone ("litellm"), then, with a scale-out run's PostgreSQL ``server``, LiteLLM on
+    it ("litellm-postgres"); whatever fails becomes a note, and the other rows stand."""
+    exe, why = litellm_venv(bench)
+    if exe is None:
+        print(f"LiteLLM: {why}", flush=True)
+        bench.notes.append(f"LiteLLM not measured: {why.splitlines()[0]}")
+        return
+    try:
+        print(f"starting LiteLLM {why} proxy...", flush=True)
+        url, proc = start_litellm(bench, exe, upstream)
+        before = upstream_stats(upstream)
+        bench.measure("litellm", url, log=bench.tmp / "litellm" / "litellm.log")
+        after = upstream_stats(upstream)
+        bench.notes.append(
+            f"LiteLLM {why} opened {after['connections'] - before['connections']} upstream "
+            f"connections for {after['requests'] - before['requests']} requests"
+        )
+        bench.procs.stop(proc)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"LiteLLM: {exc}", flush=True)
+        bench.notes.append(f"LiteLLM not measured: {str(exc).splitlines()[0]}")
+    if server is not None:
+        litellm_on_postgres(bench, exe, why, upstream, server)
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -936,19 +1155,19 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
 
     print()
     print(
-        f"{'target':14} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+        f"{'target':16} {'conc':>4} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
         f"{'others':>7}"
     )
     if upstream_capacity:
         r = upstream_capacity
         print(
-            f"{'upstream raw':14} {64:>4} {r['n']:>8} {0:>6} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+            f"{'upstream raw':16} {64:>4} {r['n']:>8} {0:>6} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
             f"{r['rps']:>8.0f}   (raw-socket client: the upstream's capacity)"
         )
     for run in bench.runs:
         r = run.result
         print(
-            f"{run.target:14} {run.concurrency:>4} {r['n']:>8} {r['errors']:>6} {r['p50_ms']:>8.2f} "
+            f"{run.target:16} {run.concurrency:>4} {r['n']:>8} {r['errors']:>6} {r['p50_ms']:>8.2f} "
             f"{r['p99_ms']:>8.2f} {r['rps']:>8.0f} {r.get('others_pct', 0.0):>6.0f}%"
         )
 
@@ -1015,19 +1234,30 @@ def report(bench: Bench, upstream_capacity: dict[str, Any] | None) -> None:
 
 def scale_out_report(bench: Bench, get: Callable[[str, int], dict[str, Any] | None]) -> None:
     """The scale-out targets: what PostgreSQL adds to a request over SQLite, and what more
-    workers carry (a ratio only means something where the gateway has as many cores)."""
+    workers carry (a ratio only means something where the gateway has as many cores); beside
+    them, what its database adds to LiteLLM, the peer, and how the two compare on PostgreSQL."""
     one, pg = get("weighbridge", 1), get("wb-postgres", 1)
-    if one is None or pg is None:
+    ll, ll_pg = get("litellm", 1), get("litellm-postgres", 1)
+    pg64, ll_pg64 = get("wb-postgres", 64), get("litellm-postgres", 64)
+    if (one is None or pg is None) and ll_pg is None:
         return
     print()
-    print(f"{'scale-out measure':44} {'value':>10} {'target':>10}  verdict")
+    print(f"{'scale-out measure':62} {'value':>10} {'target':>10}  verdict")
+    if ll is not None and ll_pg is not None:
+        extra = ll_pg["p50_ms"] - ll["p50_ms"]
+        print(f"{'LiteLLM on PostgreSQL over LiteLLM alone, added p50, c=1':62} {extra:>7.2f} ms")
+    if pg64 and ll_pg64:
+        label = "weighbridge on PostgreSQL req/s / LiteLLM on PostgreSQL, c=64"
+        print(f"{label:62} {pg64['rps'] / ll_pg64['rps']:>9.2f}x")
+    if one is None or pg is None:
+        return
     for key, label in (("p50_ms", "p50"), ("p99_ms", "p99")):
         extra = pg[key] - one[key]
         target, met = ("<= 0.30 ms", "met" if extra <= 0.3 else "MISSED") if key == "p50_ms" else ("", "")
-        print(f"{'PostgreSQL over SQLite, added ' + label + ', c=1':44} {extra:>7.2f} ms {target:>10}  {met}")
-    pg64, one64 = get("wb-postgres", 64), get("weighbridge", 64)
+        print(f"{'PostgreSQL over SQLite, added ' + label + ', c=1':62} {extra:>7.2f} ms {target:>10}  {met}")
+    one64 = get("weighbridge", 64)
     if pg64 and one64:
-        print(f"{'PostgreSQL / SQLite req/s, c=64':44} {pg64['rps'] / one64['rps']:>9.2f}x")
+        print(f"{'PostgreSQL / SQLite req/s, c=64':62} {pg64['rps'] / one64['rps']:>9.2f}x")
     gateway_cores = len(bench.place.gateway or os.sched_getaffinity(0))
     direct = get("direct", 64)
     for workers in (1, 2, 4):
@@ -1041,7 +1271,7 @@ def scale_out_report(bench: Bench, get: Callable[[str, int], dict[str, Any] | No
             met = ("met" if ratio >= 1.7 else "MISSED") if gateway_cores >= 2 else "n/a: 1 core"
         vs_direct = f"  ({run['rps'] / direct['rps']:.2f}x direct)" if direct else ""
         label = f"{workers} worker(s) / 1 worker req/s, c=64"
-        print(f"{label:44} {ratio:>9.2f}x {target:>10}  {met}{vs_direct}")
+        print(f"{label:62} {ratio:>9.2f}x {target:>10}  {met}{vs_direct}")
     if gateway_cores < 2:
         bench.notes.append(
             f"the gateway had {gateway_cores} core: more workers can only share it; run on 4+ cores "
@@ -1120,6 +1350,7 @@ def main() -> None:
     parser.add_argument("--raw-port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--c", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--api-key", default=NO_KEY, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.role == "upstream":
@@ -1164,7 +1395,7 @@ def main() -> None:
         )
         up_port, _ = start_upstream(bench)
         capacity = bench.load(None, 64, args.n64 * 2, args.max_seconds, raw_port=up_port)
-        print(f"  upstream raw  c=64  {capacity['rps']:8.0f} req/s (raw-socket client)", flush=True)
+        print(f"  {'upstream raw':16} c=64  {capacity['rps']:8.0f} req/s (raw-socket client)", flush=True)
 
         bench.measure("direct", f"http://127.0.0.1:{up_port}/v1/chat/completions")
 
@@ -1184,31 +1415,13 @@ def main() -> None:
             print(f"weighbridge: {exc}", flush=True)
             bench.notes.append(f"weighbridge not measured: {str(exc).splitlines()[0]}")
 
-        if args.scale_out:
-            scale_out(bench, up_port)
-
-        if args.no_litellm:
-            bench.notes.append("LiteLLM skipped (--no-litellm)")
-        else:
-            exe, why = litellm_venv(bench)
-            if exe is None:
-                print(f"LiteLLM: {why}", flush=True)
-                bench.notes.append(f"LiteLLM not measured: {why.splitlines()[0]}")
+        # the scale-out run's PostgreSQL server stays up until LiteLLM has had its database on it
+        with contextlib.ExitStack() as later:
+            server = scale_out(bench, up_port, later) if args.scale_out else None
+            if args.no_litellm:
+                bench.notes.append("LiteLLM skipped (--no-litellm)")
             else:
-                try:
-                    print(f"starting LiteLLM {why} proxy...", flush=True)
-                    url, proc = start_litellm(bench, exe, up_port)
-                    before = upstream_stats(up_port)
-                    bench.measure("litellm", url, log=tmp / "litellm" / "litellm.log")
-                    after = upstream_stats(up_port)
-                    bench.notes.append(
-                        f"LiteLLM {why} opened {after['connections'] - before['connections']} upstream "
-                        f"connections for {after['requests'] - before['requests']} requests"
-                    )
-                    bench.procs.stop(proc)
-                except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                    print(f"LiteLLM: {exc}", flush=True)
-                    bench.notes.append(f"LiteLLM not measured: {str(exc).splitlines()[0]}")
+                measure_litellm(bench, up_port, server)
         report(bench, capacity)
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from weighbridge.errors import StoreUnavailableError
 from weighbridge.store import audit, ledger
-from weighbridge.store.database import Backend, Connection, IntegrityError, StoreOptions
+from weighbridge.store.database import Backend, Connection, IntegrityError, Statement, StoreOptions
 from weighbridge.store.migrations import migrate
 
 __all__ = ["InferenceRecord", "Store", "StoreOptions"]
@@ -55,8 +55,8 @@ class InferenceRecord:
 
 
 _COLUMNS = [f.name for f in fields(InferenceRecord)]
-#: Writers on other replicas can move the head between reading and writing it this many times.
-_APPEND_TRIES = 50
+#: How long a refused append makes this process read the head first.
+_CONTENDED_S = 1.0
 #: A record waiting for its group commit, and the future its caller awaits.
 _Waiting = tuple[InferenceRecord, asyncio.Future[None]]
 
@@ -88,6 +88,9 @@ class Store:
         )
         #: The chain's head as this process last left it (None: read it first).
         self._head: audit.Head | None = None
+        #: Until then other writers are busy on the chain too: read the head under the lock
+        #: straight away, rather than send a message that would be refused first.
+        self._contended_until = 0.0
         self._appending = threading.Lock()
 
     def migrate(self) -> list[str]:
@@ -161,35 +164,34 @@ class Store:
         """One transaction: the records join the chain, and what each cost is charged to its key
         and its route, so a key's spend always equals its records' sum, whatever is killed when.
 
-        The head is the one this process last wrote, so the common case reads nothing and costs
-        one round trip; when another process or replica appended since, the database refuses
-        the fork (``audit.append``), and the records are chained again after the real head."""
+        Every writer holds the chain's lock while it appends. The head is first taken to be
+        the one this process last wrote, so the common case (one writer at a time) reads nothing
+        and is one message: one round trip to a server. When another process or replica appended
+        since, the database refuses the fork (``audit.append``) and the records go again in a
+        transaction that reads the head under the lock, which cannot be refused that way."""
         rows = [{column: getattr(record, column) for column in _COLUMNS} for record in records]
+        charged: list[Statement] = []
+        for record in records:
+            if record.cost_usd:
+                charged += ledger.charges(record.key_name, record.route, record.cost_usd)
         with self._appending:
-            for _ in range(_APPEND_TRIES):
-                head = self._head
-                if head is None:
-                    with self.connection() as db:
-                        head = audit.read_head(db)
+            head, self._head = self._head, None  # unknown until this append is through
+            if head is not None and time.monotonic() >= self._contended_until:
                 statements, new_head = audit.append(_COLUMNS, rows, head)
-                for record in records:
-                    if record.cost_usd:
-                        statements += ledger.charges(record.key_name, record.route, record.cost_usd)
                 try:
                     with self.connection() as db:
-                        db.run(statements)
-                except IntegrityError:
-                    with self.connection() as db:
-                        self._head = audit.read_head(db)
-                    if self._head == head:
-                        raise  # the head was right: a record itself is refused (an id taken)
-                    continue
-                except BaseException:
-                    self._head = None
-                    raise
-                self._head = new_head
-                return
-        raise StoreUnavailableError(f"the audit chain was too busy to append to in {_APPEND_TRIES} tries")
+                        db.run(statements + charged, lock=audit.CHAIN_LOCK)
+                except IntegrityError:  # another writer moved the head (or a record is refused: below)
+                    self._contended_until = time.monotonic() + _CONTENDED_S
+                else:
+                    self._head = new_head
+                    return
+            with self.connection() as db, db.transaction():
+                db.lock(audit.CHAIN_LOCK)
+                statements, new_head = audit.append(_COLUMNS, rows, audit.read_head(db))
+                for sql, params in statements + charged:
+                    db.execute(sql, params)
+            self._head = new_head
 
     def verify(self) -> audit.Verdict:
         with self.connection() as db:

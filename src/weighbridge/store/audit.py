@@ -18,6 +18,8 @@ from weighbridge.hashing import content_hash
 from weighbridge.store.database import Connection, Statement
 
 GENESIS = "sha256:" + "0" * 64
+#: The lock every writer of the chain holds while it appends.
+CHAIN_LOCK = "weighbridge.audit_chain"
 
 
 def record_hash(values: dict[str, Any]) -> str:

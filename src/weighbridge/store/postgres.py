@@ -33,6 +33,7 @@ from weighbridge.store.database import Cursor, IntegrityError, Statement, StoreO
 #: A connection unused for this long is checked with an empty query before it is handed out.
 _CHECK_IDLE_S = 1.0
 _CONNECT_TIMEOUT_S = 3
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(?))"
 
 
 def safe_location(url: str) -> str:
@@ -114,11 +115,13 @@ class PostgresConnection:
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise _unavailable(exc) from None
 
-    def run(self, statements: Sequence[Statement]) -> None:
+    def run(self, statements: Sequence[Statement], lock: str | None = None) -> None:
         """One simple-protocol message holding every statement, bound here: PostgreSQL runs the
         statements of one message as one transaction."""
         cursor = self._conn.cursor()
         assert isinstance(cursor, psycopg.ClientCursor)
+        if lock is not None:
+            statements = [(_LOCK_SQL, (lock,)), *statements]
         script = ";\n".join(cursor.mogrify(translate(sql), params) for sql, params in statements)
         try:
             cursor.execute(script.encode(), prepare=False)
@@ -129,7 +132,7 @@ class PostgresConnection:
 
     def lock(self, name: str) -> None:
         """A transaction-level advisory lock, released by COMMIT or ROLLBACK."""
-        self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+        self.execute(_LOCK_SQL, (name,))
 
     @property
     def healthy(self) -> bool:

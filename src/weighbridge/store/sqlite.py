@@ -45,7 +45,7 @@ class SQLiteConnection:
             raise
         self._db.execute("COMMIT")
 
-    def run(self, statements: Sequence[Statement]) -> None:
+    def run(self, statements: Sequence[Statement], lock: str | None = None) -> None:
         with self.transaction():
             for sql, params in statements:
                 self.execute(sql, params)
