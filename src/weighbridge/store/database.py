@@ -54,10 +54,10 @@ class Connection(Protocol):
         """A write transaction: whole or not at all."""
         ...
 
-    def run(self, statements: Sequence[Statement], lock: str | None = None) -> None:
+    def run(self, statements: Sequence[Statement], lock: str | None = None) -> list[Any]:
         """Run ``statements`` as one transaction, whole or not at all, in a single round trip
         to a database server (the log's append: one record costs one wait, not five), holding
-        the lock ``lock`` (see :meth:`lock`) from its start."""
+        the lock ``lock`` (see :meth:`lock`) from its start; the last statement's rows."""
         ...
 
     def lock(self, name: str) -> None:

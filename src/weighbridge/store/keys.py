@@ -17,6 +17,7 @@ from typing import Any
 from weighbridge.errors import InvalidRequestError
 from weighbridge.hashing import digest
 from weighbridge.store.database import Connection, IntegrityError
+from weighbridge.store.ledger import KEYS
 
 KEY_PREFIX = "wb-"
 #: The callers that are no virtual key (the master key, an open loopback gateway): their
@@ -75,7 +76,7 @@ def create(
     return key
 
 
-_COLUMNS = "name, prefix, models, budget_usd, rpm, spent_usd, reserved_usd, created_at, revoked_at"
+_COLUMNS = f"name, prefix, models, budget_usd, rpm, spent_usd, {KEYS.held}, created_at, revoked_at"
 
 
 def _key(row: Any) -> ApiKey:

@@ -1,20 +1,18 @@
-"""Budget counters for whatever carries a budget (a virtual key, a route), exact on any number
-of replicas sharing one database.
+"""Budgets for whatever carries one (a virtual key, a route), exact on any number of replicas
+sharing one database.
 
-Three steps, each one statement or one transaction, never a read followed by a write:
-
-- **reserve**: before a request, its worst case is held, and only while ``spent + reserved +
-  worst`` stays within the budget: one conditional UPDATE, so two requests (on any replicas)
-  can never both take the last of it. The hold is a row in ``reservations`` too, naming when
-  it was taken.
+- **reserve**: before a request, its worst case is held as a row in ``reservations``, inserted
+  only while ``spent + held + worst`` stays within the budget, under the holder's lock, in one
+  message to the database: two requests (on any replicas) can never both take the last of it.
 - **charge**: each record's cost is added to ``spent_usd`` in the same transaction that writes
   the record to the log (``Store._append``), so spend always equals the log's sum.
-- **release**: after the request, its hold is deleted and taken off ``reserved_usd``. A
-  replica that died mid-request never releases; :func:`release_stale` does it for them once
-  the hold is older than ``[store] reservation_timeout_s``, so budgets never leak.
+- **release**: after the request its hold row is deleted. A replica that died mid-request never
+  releases; :func:`release_stale` does it for them once the hold is older than ``[store]
+  reservation_timeout_s``, so budgets never leak.
 
-A key's budget is a column of its row (NULL: unlimited); a route's comes from the config at
-each call, so raising it there takes effect at once.
+What is held is always the sum of the live rows, never a counter kept beside them, so no
+release can be lost or counted twice. A key's budget is a column of its row (NULL: unlimited); a
+route's comes from the config at each call, so raising it there takes effect at once.
 """
 
 from __future__ import annotations
@@ -25,15 +23,10 @@ from dataclasses import dataclass
 
 from weighbridge.store.database import Connection, Statement
 
-#: Below this (a billionth of a dollar) a counter of holds is float rounding left by holds that
-#: have all ended: it reads as zero, so it can never creep up and refuse a request.
-_DUST = 1e-9
-
 
 @dataclass(frozen=True)
 class Ledger:
-    """The counters of one table: ``spent_usd`` and ``reserved_usd`` on the row whose ``key``
-    column names the holder."""
+    """The budgets of one table: ``spent_usd`` on the row whose ``key`` column names the holder."""
 
     name: str
     table: str
@@ -41,41 +34,41 @@ class Ledger:
     #: The column holding each row's budget; ``None`` when the caller gives it.
     budget_column: str | None = None
 
+    @property
+    def held(self) -> str:
+        """SQL for what a row of ``table`` holds now, for its readers (``... AS reserved_usd``)."""
+        return (
+            f"(SELECT COALESCE(SUM(usd), 0) FROM reservations "
+            f"WHERE ledger = '{self.name}' AND holder = {self.table}.{self.key})"
+        )
+
     def reserve(
         self, db: Connection, holder: str, worst_usd: float, budget_usd: float | None = None
     ) -> str | None:
         """Hold ``worst_usd`` of the budget; the hold's id, or None when that would pass it."""
         if self.budget_column is not None:
-            room = f"({self.budget_column} IS NULL OR spent_usd + reserved_usd + ? <= {self.budget_column})"
+            room = f"({self.budget_column} IS NULL OR spent_usd + {self.held} + ? <= {self.budget_column})"
             limits: tuple[float, ...] = (worst_usd,)
         else:
             assert budget_usd is not None, f"{self.table} budgets are given at each call"
-            room, limits = "spent_usd + reserved_usd + ? <= ?", (worst_usd, budget_usd)
+            room, limits = f"spent_usd + {self.held} + ? <= ?", (worst_usd, budget_usd)
         hold = secrets.token_hex(12)
-        with db.transaction():
-            cursor = db.execute(
-                f"UPDATE {self.table} SET reserved_usd = reserved_usd + ? WHERE {self.key} = ? AND {room}",
-                (worst_usd, holder, *limits),
-            )
-            if cursor.rowcount != 1:
-                return None
-            db.execute(
-                "INSERT INTO reservations (id, ledger, holder, usd, taken_at) VALUES (?, ?, ?, ?, ?)",
-                (hold, self.name, holder, worst_usd, time.time()),
-            )
-        return hold
-
-    def _unreserve(self, db: Connection, holder: str, usd: float) -> None:
-        db.execute(
-            f"UPDATE {self.table} SET reserved_usd = "
-            f"CASE WHEN reserved_usd - ? > {_DUST} THEN reserved_usd - ? ELSE 0 END WHERE {self.key} = ?",
-            (usd, usd, holder),
+        taken = db.run(
+            [
+                (
+                    "INSERT INTO reservations (id, ledger, holder, usd, taken_at) "
+                    f"SELECT ?, ?, ?, ?, ? FROM {self.table} WHERE {self.key} = ? AND {room}",
+                    (hold, self.name, holder, worst_usd, time.time(), holder, *limits),
+                ),
+                ("SELECT count(*) FROM reservations WHERE id = ?", (hold,)),
+            ],
+            lock=f"weighbridge.budget:{self.name}:{holder}",
         )
+        return hold if taken[0][0] else None
 
 
 KEYS = Ledger("key", "api_keys", "name", budget_column="budget_usd")
 ROUTES = Ledger("route", "route_budgets", "route")
-_LEDGERS = {ledger.name: ledger for ledger in (KEYS, ROUTES)}
 
 
 def charges(key_name: str | None, route: str | None, usd: float) -> list[Statement]:
@@ -90,24 +83,10 @@ def charges(key_name: str | None, route: str | None, usd: float) -> list[Stateme
 
 
 def release(db: Connection, holds: list[str]) -> None:
-    """End the holds (a request is over): each comes off its counter once, even if a stale
-    sweep took it first."""
-    with db.transaction():
-        for hold in holds:
-            row = db.execute(
-                "DELETE FROM reservations WHERE id = ? RETURNING ledger, holder, usd", (hold,)
-            ).fetchone()
-            if row is not None:
-                _LEDGERS[row[0]]._unreserve(db, row[1], float(row[2]))
+    """End the holds (a request is over); one a stale sweep took first is already gone."""
+    db.run([("DELETE FROM reservations WHERE id = ?", (hold,)) for hold in holds])
 
 
 def release_stale(db: Connection, older_than_s: float) -> int:
     """Release the holds of requests that never finished (their replica died); how many."""
-    with db.transaction():
-        rows = db.execute(
-            "DELETE FROM reservations WHERE taken_at < ? RETURNING ledger, holder, usd",
-            (time.time() - older_than_s,),
-        ).fetchall()
-        for name, holder, usd in rows:
-            _LEDGERS[name]._unreserve(db, holder, float(usd))
-    return len(rows)
+    return db.execute("DELETE FROM reservations WHERE taken_at < ?", (time.time() - older_than_s,)).rowcount

@@ -266,10 +266,10 @@ def m010_benchmarks(db: Connection) -> None:
 
 
 def m011_replicas(db: Connection) -> None:
-    """What gateway replicas share besides the log: each budget hold with when it was taken (so
-    the holds of a replica that died are released), each key's requests of the last minute (rate
-    limits exact across replicas), page sessions and arena pairs (any replica answers the next
-    request)."""
+    """What gateway replicas share besides the log: each budget hold, a row with when it was
+    taken (so the holds of a replica that died are released), each key's requests of the last
+    minute (rate limits exact across replicas), page sessions and arena pairs (any replica
+    answers the next request)."""
     db.execute(
         """
         CREATE TABLE reservations (
@@ -282,7 +282,7 @@ def m011_replicas(db: Connection) -> None:
         """
     )
     db.execute("CREATE INDEX reservations_taken_at ON reservations (taken_at)")
-    db.execute("CREATE TABLE rate_events (key_name TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE TABLE rate_events (id TEXT PRIMARY KEY, key_name TEXT NOT NULL, at REAL NOT NULL)")
     db.execute("CREATE INDEX rate_events_key ON rate_events (key_name, at)")
     db.execute(
         """
@@ -307,9 +307,10 @@ def m011_replicas(db: Connection) -> None:
         """
     )
     db.execute("CREATE INDEX arena_pairs_created ON arena_pairs (created)")
-    # Holds made before this migration have no row to release: start their counters afresh.
-    db.execute("UPDATE api_keys SET reserved_usd = 0")
-    db.execute("UPDATE route_budgets SET reserved_usd = 0")
+    # What is held is now the sum of the live holds' rows: the counters go (with them any hold
+    # a gateway made before this migration, whose request is long over).
+    db.execute("ALTER TABLE api_keys DROP COLUMN reserved_usd")
+    db.execute("ALTER TABLE route_budgets DROP COLUMN reserved_usd")
 
 
 def m012_chain_without_forks(db: Connection) -> None:

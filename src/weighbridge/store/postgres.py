@@ -115,7 +115,7 @@ class PostgresConnection:
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise _unavailable(exc) from None
 
-    def run(self, statements: Sequence[Statement], lock: str | None = None) -> None:
+    def run(self, statements: Sequence[Statement], lock: str | None = None) -> list[Any]:
         """One simple-protocol message holding every statement, bound here: PostgreSQL runs the
         statements of one message as one transaction."""
         cursor = self._conn.cursor()
@@ -125,6 +125,9 @@ class PostgresConnection:
         script = ";\n".join(cursor.mogrify(translate(sql), params) for sql, params in statements)
         try:
             cursor.execute(script.encode(), prepare=False)
+            while cursor.nextset():  # every statement's result came back; the last one's rows
+                pass
+            return cursor.fetchall() if cursor.description is not None else []
         except psycopg.IntegrityError as exc:
             raise IntegrityError(str(exc)) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from weighbridge.store.database import Connection
+from weighbridge.store.ledger import ROUTES
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,6 @@ def open_row(db: Connection, route: str) -> None:
 
 def find(db: Connection, route: str) -> RouteSpend | None:
     row = db.execute(
-        "SELECT route, spent_usd, reserved_usd, created_at FROM route_budgets WHERE route = ?", (route,)
+        f"SELECT route, spent_usd, {ROUTES.held}, created_at FROM route_budgets WHERE route = ?", (route,)
     ).fetchone()
     return RouteSpend(*row) if row else None

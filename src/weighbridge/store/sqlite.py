@@ -45,10 +45,12 @@ class SQLiteConnection:
             raise
         self._db.execute("COMMIT")
 
-    def run(self, statements: Sequence[Statement], lock: str | None = None) -> None:
+    def run(self, statements: Sequence[Statement], lock: str | None = None) -> list[Any]:
+        rows: list[Any] = []
         with self.transaction():
             for sql, params in statements:
-                self.execute(sql, params)
+                rows = self.execute(sql, params).fetchall()
+        return rows
 
     def lock(self, name: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` holds the whole file's write lock already."""
