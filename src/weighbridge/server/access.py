@@ -55,10 +55,10 @@ class Access:
         self._routes = routes or {}
         self._master = digest(master_key) if master_key else None
 
-    def identify(self, presented: str | None) -> Caller:
+    async def identify(self, presented: str | None) -> Caller:
         """The caller behind ``presented``; without a master key, keyless callers are local."""
         if presented and (self._master or presented.startswith(store_keys.KEY_PREFIX)):
-            caller = self.identify_digest(digest(presented))
+            caller = await self.identify_digest(digest(presented))
             if caller is not None:
                 return caller
         elif self._master is None:
@@ -69,15 +69,18 @@ class Access:
             )
         raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
 
-    def identify_digest(self, key_digest: str) -> Caller | None:
+    async def identify_digest(self, key_digest: str) -> Caller | None:
         """The master key or the live virtual key with this digest (a page session's key)."""
         if self._master and secrets.compare_digest(key_digest, self._master):
             return Caller("master")
-        with self._store.connection() as db:
-            key = store_keys.find_digest(db, key_digest)
+        key = await self._store.offload(self._find, key_digest)
         return Caller(key.name, key) if key is not None else None
 
-    def admit(self, caller: Caller, model: str) -> None:
+    def _find(self, key_digest: str) -> store_keys.ApiKey | None:
+        with self._store.connection() as db:
+            return store_keys.find_digest(db, key_digest)
+
+    async def admit(self, caller: Caller, model: str) -> None:
         """Refuse a model the key may not call, or a request over its rate."""
         key = caller.key
         if key is None:
@@ -87,22 +90,24 @@ class Access:
                 HTTPFailure(403, f"key '{key.name}' may not call model '{model}'", code="model_not_allowed")
             )
         if key.rpm is not None:
-            self._count(key.name, key.rpm)
-
-    def _count(self, name: str, rpm: int) -> None:
-        with self._store.connection() as db:
-            wait = rates.admit(db, name, rpm)
-        if wait is not None:
-            raise Refused(
-                HTTPFailure(
-                    429,
-                    f"key '{name}' is limited to {rpm} requests per minute",
-                    code="rate_limit_exceeded",
-                    retry_after=wait,
+            wait = await self._store.offload(self._count, key.name, key.rpm)
+            if wait is not None:
+                raise Refused(
+                    HTTPFailure(
+                        429,
+                        f"key '{key.name}' is limited to {key.rpm} requests per minute",
+                        code="rate_limit_exceeded",
+                        retry_after=wait,
+                    )
                 )
-            )
 
-    def reserve(self, caller: Caller, worst_case: Callable[[], float], model: str | None = None) -> Hold:
+    def _count(self, name: str, rpm: int) -> float | None:
+        with self._store.connection() as db:
+            return rates.admit(db, name, rpm)
+
+    async def reserve(
+        self, caller: Caller, worst_case: Callable[[], float], model: str | None = None
+    ) -> Hold:
         """Hold the request's worst-case cost against its key's budget and, when ``model`` is a
         route with a budget, the route's; both or neither. The estimate is only worked out when
         there is a budget to hold it against. A budget that looks full is looked at again once
@@ -112,16 +117,19 @@ class Access:
         route_budget = route.budget_usd if route is not None else None
         if key is None and route_budget is None:
             return NOTHING_HELD
-        worst_usd = worst_case()
+        wanted: list[tuple[ledger.Ledger, str, float | None]] = []
+        if key is not None:
+            wanted.append((ledger.KEYS, key.name, None))
+        if route_budget is not None:
+            wanted.append((ledger.ROUTES, str(model), route_budget))
+        return await self._store.offload(self._hold, wanted, worst_case())
+
+    def _hold(self, wanted: list[tuple[ledger.Ledger, str, float | None]], worst_usd: float) -> Hold:
         with self._store.connection() as db:
-            if route_budget is not None:
-                route_budgets.open_row(db, str(model))
+            for book, holder, _ in wanted:
+                if book is ledger.ROUTES:
+                    route_budgets.open_row(db, holder)
             holds: list[str] = []
-            wanted: list[tuple[ledger.Ledger, str, float | None]] = []
-            if key is not None:
-                wanted.append((ledger.KEYS, key.name, None))
-            if route_budget is not None:
-                wanted.append((ledger.ROUTES, str(model), route_budget))
             for book, holder, budget in wanted:
                 hold = book.reserve(db, holder, worst_usd, budget)
                 if hold is None and ledger.release_stale(db, self._store.options.reservation_timeout_s):

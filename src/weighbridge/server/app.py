@@ -190,14 +190,14 @@ class Gateway:
                 presented = presented_key(request)
                 if presented is None and cross_site(request):  # riding ambient trust: a cookie, or loopback
                     raise Refused(HTTPFailure(403, "a request from another site's page is refused"))
-                if presented is None and (session := self.sessions.find(request)) is not None:
+                if presented is None and (session := await self.sessions.find(request)) is not None:
                     if not csrf_ok(request, session):
                         raise Refused(HTTPFailure(403, "missing or wrong CSRF token", code="csrf_failed"))
-                    caller = self.access.identify_digest(session.key_digest)
+                    caller = await self.access.identify_digest(session.key_digest)
                     if caller is None:  # its key was revoked
                         raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
                     return await handler(request, caller)
-                return await handler(request, self.access.identify(presented))
+                return await handler(request, await self.access.identify(presented))
             except WeighbridgeError as exc:
                 return error_response(failure_for(exc), protocol)
             except Refused as refused:
@@ -235,8 +235,10 @@ class Gateway:
             blind = self.arena.unblind(chat.model, caller)
             if blind is not None:
                 chat = chat.model_copy(update={"model": blind})
-            self.access.admit(caller, chat.model)
-            held = self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(chat), chat.model)
+            await self.access.admit(caller, chat.model)
+            held = await self.access.reserve(
+                caller, lambda: self.client.planner.max_cost_usd(chat), chat.model
+            )
             try:
                 if not getattr(body, "stream", False):
                     response = await self.client.asend(chat, source="gateway", key_name=caller.name)
@@ -262,8 +264,8 @@ class Gateway:
     async def completions(self, request: Request, caller: Caller) -> Response:
         """Text completions; a batch of prompts is answered in order, one choice each."""
         body, asked = text_wire.parse_completion_body(await read_json(request))
-        self.access.admit(caller, body.model)
-        held = self.access.reserve(
+        await self.access.admit(caller, body.model)
+        held = await self.access.reserve(
             caller, lambda: sum(self.client.planner.max_cost_usd(one) for one in asked)
         )
         answers = []
@@ -276,8 +278,8 @@ class Gateway:
 
     async def embeddings(self, request: Request, caller: Caller) -> Response:
         body, asked = text_wire.parse_embeddings_body(await read_json(request))
-        self.access.admit(caller, body.model)
-        held = self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(asked))
+        await self.access.admit(caller, body.model)
+        held = await self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(asked))
         try:
             answer = await self.client.aembed(asked, source="gateway", key_name=caller.name)
         finally:
@@ -286,7 +288,7 @@ class Gateway:
 
     async def tokenize(self, request: Request, caller: Caller) -> Response:
         body = text_wire.parse_tokenize_body(await read_json(request))
-        model = self._tokenizer_model(caller, body.model)
+        model = await self._tokenizer_model(caller, body.model)
         tokens = await self.client.atokenizer(model, "tokenize", body.prompt, body.add_special_tokens)
         info = await self.client.atokenizer(model, "tokenizer_info")
         return JSONResponse(
@@ -295,17 +297,17 @@ class Gateway:
 
     async def detokenize(self, request: Request, caller: Caller) -> Response:
         body = text_wire.parse_detokenize_body(await read_json(request))
-        model = self._tokenizer_model(caller, body.model)
+        model = await self._tokenizer_model(caller, body.model)
         return JSONResponse({"prompt": await self.client.atokenizer(model, "detokenize", body.tokens)})
 
     async def tokenizer_info(self, request: Request, caller: Caller) -> Response:
-        model = self._tokenizer_model(caller, request.query_params.get("model"))
+        model = await self._tokenizer_model(caller, request.query_params.get("model"))
         return JSONResponse(await self.client.atokenizer(model, "tokenizer_info"))
 
-    def _tokenizer_model(self, caller: Caller, model: str | None) -> str:
+    async def _tokenizer_model(self, caller: Caller, model: str | None) -> str:
         """vLLM's tokenizer routes name no model (it serves one): the default model then."""
         model = model or self.client.settings.default_model
-        self.access.admit(caller, model)
+        await self.access.admit(caller, model)
         return model
 
     async def _relay(

@@ -52,10 +52,13 @@ class Sessions:
             )
         return token, session
 
-    def find(self, request: Request) -> Session | None:
+    async def find(self, request: Request) -> Session | None:
         token = request.cookies.get(COOKIE)
         if not token:
             return None
+        return await self._store.offload(self._find, token)
+
+    def _find(self, token: str) -> Session | None:
         now = time.time()
         with self._store.connection() as db:
             row = db.execute(

@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from weighbridge.store import audit, ledger
 from weighbridge.store.database import Backend, Connection, IntegrityError, Statement, StoreOptions
 from weighbridge.store.migrations import migrate
 
 __all__ = ["InferenceRecord", "Store", "StoreOptions"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,14 @@ class Store:
         """Apply the migrations this database lacks; their names."""
         with self.connection() as db:
             return migrate(db)
+
+    async def offload(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work`` (which uses the store) where it belongs: right here for a file, which
+        answers in microseconds; on a thread for a database server, so that an event loop keeps
+        serving (``/health`` included) while it waits, however slow the server is."""
+        if not self.backend.remote:
+            return work(*args, **kwargs)
+        return await asyncio.to_thread(work, *args, **kwargs)
 
     @property
     def location(self) -> str:
@@ -224,11 +236,21 @@ class Store:
         return row[0] if row else None
 
     def save_hash(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
-        with self.connection() as db, db.transaction():
-            db.execute("DELETE FROM weight_hashes WHERE path = ?", (path,))
-            db.execute(
-                "INSERT INTO weight_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
-                (path, size, mtime_ns, sha256),
+        """Remember a file's hash (and forget what it hashed to before it changed). An upsert:
+        two processes that hashed the same file at once both succeed."""
+        with self.connection() as db:
+            db.run(
+                [
+                    (
+                        "DELETE FROM weight_hashes WHERE path = ? AND NOT (size = ? AND mtime_ns = ?)",
+                        (path, size, mtime_ns),
+                    ),
+                    (
+                        "INSERT INTO weight_hashes (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (path, size, mtime_ns) DO UPDATE SET sha256 = excluded.sha256",
+                        (path, size, mtime_ns, sha256),
+                    ),
+                ]
             )
 
     def close(self) -> None:

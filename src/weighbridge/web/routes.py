@@ -216,7 +216,7 @@ class Login:
         return response
 
     async def show(self, request: Request, caller: Caller) -> Response:
-        session = self.gateway.sessions.find(request)
+        session = await self.gateway.sessions.find(request)
         return JSONResponse({"caller": caller.name, "csrf": session.csrf if session else None})
 
     async def close(self, request: Request, caller: Caller) -> Response:
