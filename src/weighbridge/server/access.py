@@ -140,12 +140,17 @@ class Access:
                 holds.append(hold)
         return Hold(tuple(holds))
 
-    def release(self, held: Hold) -> None:
+    async def release(self, held: Hold) -> None:
         """End what ``held`` reserved. What the request cost was charged as it was logged (a
-        key's spend is counted whether or not it has a budget: ``weighbridge keys list``)."""
+        key's spend is counted whether or not it has a budget: ``weighbridge keys list``). On a
+        database server the release runs on a thread, which finishes it even if the request is
+        cancelled meanwhile."""
         if held.holds:
-            with self._store.connection() as db:
-                ledger.release(db, list(held.holds))
+            await self._store.offload(self._release, list(held.holds))
+
+    def _release(self, holds: list[str]) -> None:
+        with self._store.connection() as db:
+            ledger.release(db, holds)
 
 
 def _over_budget(what: str, worst_usd: float) -> Refused:

@@ -242,7 +242,7 @@ class Gateway:
             try:
                 if not getattr(body, "stream", False):
                     response = await self.client.asend(chat, source="gateway", key_name=caller.name)
-                    self.access.release(held)
+                    await self.access.release(held)
                     held = NOTHING_HELD
                     return JSONResponse(
                         wire.whole(response, body.model), headers=_served_by(response, blind is not None)
@@ -250,7 +250,7 @@ class Gateway:
                 stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name)
                 first = await _next(stream)  # failures before any output still get a proper status
             except BaseException:
-                self.access.release(held)
+                await self.access.release(held)
                 raise
             frames = wire.frames(stream.id, body)
             return StreamingResponse(
@@ -273,7 +273,7 @@ class Gateway:
             for one in asked:
                 answers.append(await self.client.acomplete_text(one, source="gateway", key_name=caller.name))
         finally:
-            self.access.release(held)
+            await self.access.release(held)
         return JSONResponse(text_wire.completion_json(answers, body.model), headers=_served_by(answers[0]))
 
     async def embeddings(self, request: Request, caller: Caller) -> Response:
@@ -283,7 +283,7 @@ class Gateway:
         try:
             answer = await self.client.aembed(asked, source="gateway", key_name=caller.name)
         finally:
-            self.access.release(held)
+            await self.access.release(held)
         return JSONResponse(text_wire.embeddings_json(answer, body), headers=_served_by(answer))
 
     async def tokenize(self, request: Request, caller: Caller) -> Response:
@@ -327,7 +327,7 @@ class Gateway:
             yield frames.error(failure_for(exc))
         finally:
             await stream.aclose()
-            self.access.release(held)
+            await self.access.release(held)
 
 
 def error_response(failure: HTTPFailure, protocol: Protocol) -> JSONResponse:
