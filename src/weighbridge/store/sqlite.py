@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,9 +64,8 @@ class SQLiteBackend:
         self.location = str(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # the busy timeout first: switching to WAL waits on a process opening it too
             db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            _wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the store at {path}: {exc}") from None
@@ -81,3 +81,19 @@ class SQLiteBackend:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, which then stays with the file. Switching needs the file to
+    itself, and SQLite answers "locked" at once (its busy timeout does not apply) while another
+    process opens the same new file: workers starting together take turns here."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
