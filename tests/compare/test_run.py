@@ -158,6 +158,55 @@ def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
     assert resumed.run.status == "complete" and summarise(resumed)[0].score == 1.0
 
 
+def test_a_run_cut_short_on_one_replica_resumes_on_another(
+    cloud: Cloud, script: Script, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two machines (each its own home and config) on one PostgreSQL store: what the first
+    finished before it was stopped, the second takes from the store instead of asking again."""
+    monkeypatch.setenv("WEIGHBRIDGE_DATABASE_URL", pg_url)
+    path = prompt_file(tmp_path, CAPITALS)
+    script.answers["cloud-a"] = {"France": "Paris", "Germany": "Berlin", "Italy": (200, "Rome", 30.0)}
+
+    def replica(name: str) -> Client:
+        config = tmp_path / name / "config.toml"
+        config.parent.mkdir()
+        config.write_text(config_text())
+        return Client(load_settings(config), retry_policy=RetryPolicy(base_delay_s=0.01, max_attempts=1))
+
+    first = replica("one")
+
+    def finished() -> int:
+        with first.store.connection() as db:
+            return int(
+                db.execute("SELECT count(*) FROM compare_cells WHERE output IS NOT NULL").fetchone()[0]
+            )
+
+    async def cut_short() -> None:
+        options = runner.RunOptions(models=["cloud-a"])
+        task = asyncio.create_task(runner.run(first, promptset.load(path), options))
+        while finished() < 2 and not task.done():  # France and Germany stored, Italy held
+            await asyncio.sleep(0.01)
+        task.cancel()  # what Ctrl-C does to the running command
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await first.aclose()
+
+    asyncio.run(cut_short())
+    first.close()
+    asked_first = len(cloud.asked("cloud-a"))
+    script.answers["cloud-a"] = {"Italy": "Rome", "Spain": "Madrid"}  # France or Germany again: 500
+    with replica("two") as second:
+        resumed = run(second, path)
+    assert sorted(cloud.asked("cloud-a")[asked_first:]) == ["Capital of Italy?", "Capital of Spain?"]
+    assert {c.prompt_id: c.cached for c in resumed.cells} == {
+        "fr": True,
+        "de": True,
+        "it": False,
+        "es": False,
+    }
+    assert resumed.run.status == "complete" and summarise(resumed)[0].score == 1.0
+
+
 def test_a_failed_cell_keeps_its_error_the_others_go_on_and_the_next_run_retries_it(
     client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
