@@ -20,8 +20,6 @@ from tests.support.servers import free_port
 from weighbridge.engines.binary import find_llama_server
 from weighbridge.engines.status import running_engines
 
-pytestmark = pytest.mark.skipif(find_llama_server() is None, reason="no llama-server was built here")
-
 
 def workers_of(pid: int) -> list[int]:
     """uvicorn's worker processes (spawned by multiprocessing, beside its resource tracker)."""
@@ -51,6 +49,7 @@ def chat(base: str, word: str) -> httpx.Response:
     raise AssertionError("no worker answered")
 
 
+@pytest.mark.skipif(find_llama_server() is None, reason="no llama-server was built here")
 @pytest.mark.long(30)
 def test_two_workers_share_one_engine_and_survive_losing_its_owner(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
@@ -93,3 +92,8 @@ def test_two_workers_share_one_engine_and_survive_losing_its_owner(home: Path) -
         proc.terminate()
         proc.wait(timeout=30)
     assert "Traceback" not in (home / "serve.log").read_text()
+
+
+def test_workers_refuse_in_process_models() -> None:
+    done = invoke("serve", "--workers", "2", "--engine", "in-process")
+    assert done.returncode == 2 and "every worker would load every local model" in done.stderr

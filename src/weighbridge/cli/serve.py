@@ -71,6 +71,12 @@ def serve(
     import uvicorn
 
     settings = context.settings(ctx)
+    if workers > 1 and (engine or settings.engine.local) == "in-process":
+        raise ConfigError(
+            "--workers needs local models on llama-server engines, which the workers share; "
+            "in-process, every worker would load every local model (drop --engine in-process, "
+            "or [engine] local)"
+        )
     if workers > 1:
         if config := ctx.find_root().obj.get("config"):
             os.environ["WEIGHBRIDGE_CONFIG"] = str(config)
