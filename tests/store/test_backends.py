@@ -247,3 +247,11 @@ def test_an_exhausted_pool_waits_a_bounded_time(pg_url: str) -> None:
         assert store.verify().checked == 1
     finally:
         store.close()
+
+
+def test_the_database_password_is_never_printed(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_password = pg_url.replace("postgres@", "postgres:hunter2-secret@") + "?password=hunter2-secret"
+    monkeypatch.setenv("WEIGHBRIDGE_DATABASE_URL", with_password)  # the test server trusts any
+    done = invoke("db", "migrate")
+    assert done.returncode == 0, done.stderr
+    assert "postgres:***@" in done.stdout and "hunter2" not in done.stdout + done.stderr

@@ -37,13 +37,14 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(?))"
 
 
 def safe_location(url: str) -> str:
-    """The URL without its password, for messages and ``weighbridge db`` output."""
+    """The URL without its password or its query (which may carry one: ``?password=``), for
+    messages and ``weighbridge db`` output."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if not parts.netloc:  # a socket directory in the query: nothing but the database to show
+        return f"{parts.scheme}://{parts.path}"
+    user = f"{parts.username}{':***' if parts.password is not None else ''}@" if parts.username else ""
+    netloc = f"{user}{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
 
 
 @functools.lru_cache(maxsize=1024)
