@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("routing", ["weighbridge.routing", "weighbridge.call"]),
     ("client", ["weighbridge.attempts", "weighbridge.streaming", "weighbridge.client"]),
     ("money, compare, own", ["weighbridge.money", "weighbridge.compare", "weighbridge.own"]),
+    ("eval: standard benchmarks on the compare store", ["weighbridge.eval"]),
     ("server: the two wires, access, sessions", ["weighbridge.server"]),
     ("web: the page's routes", ["weighbridge.web"]),
     ("the gateway app: API and page routes together", ["weighbridge.server.app"]),

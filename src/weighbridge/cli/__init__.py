@@ -19,6 +19,7 @@ from weighbridge.cli import (
     crossover,
     db,
     drift,
+    evals,
     finetune,
     keys,
     logs,
@@ -80,6 +81,7 @@ cli.add_command(serve.serve)
 cli.add_command(ps.ps)
 cli.add_command(audit.audit)
 cli.add_command(db.db)
+cli.add_command(evals.eval_command)
 cli.add_command(keys.keys)
 cli.add_command(compare.compare)
 cli.add_command(compare.runs)
