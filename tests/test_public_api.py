@@ -36,6 +36,7 @@ def test_exported_names() -> None:
             "achat",
             "astream",
             "chat",
+            "evaluate",
             "stream",
         ]
     )

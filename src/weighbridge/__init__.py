@@ -14,6 +14,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
     from weighbridge.client import Client, Messages
     from weighbridge.errors import (
         ConfigError,
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
         UnknownModelError,
         WeighbridgeError,
     )
+    from weighbridge.eval.run import TaskResult
     from weighbridge.streaming import AsyncStream, Stream
     from weighbridge.types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
 
@@ -56,6 +60,7 @@ __all__ = [
     "achat",
     "astream",
     "chat",
+    "evaluate",
     "stream",
 ]
 
@@ -113,3 +118,25 @@ def stream(messages: Messages, *, model: str | None = None, **params: Any) -> St
 def astream(messages: Messages, *, model: str | None = None, **params: Any) -> AsyncStream:
     """The async twin of :func:`stream`: ``async for chunk in weighbridge.astream(...)``."""
     return default_client().astream(messages, model=model, **params)
+
+
+def evaluate(
+    models: str | Sequence[str],
+    tasks: str | Sequence[str],
+    *,
+    limit: int | None = None,
+    shots: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> list[TaskResult]:
+    """Score models on standard benchmarks (``mmlu``, ``arc_easy``, ``arc_challenge``,
+    ``hellaswag``) as lm-evaluation-harness does, from datasets on local disk; what
+    ``weighbridge eval`` runs. Each result has the method, and ``scores(metric)`` per group."""
+    from pathlib import Path
+
+    from weighbridge.eval.run import evaluate as run
+
+    client = default_client()
+    chosen = [models] if isinstance(models, str) else list(models)
+    names = [tasks] if isinstance(tasks, str) else list(tasks)
+    where = Path(data_dir) if data_dir is not None else None
+    return client.run_async(lambda: run(client, chosen, names, limit=limit, shots=shots, data_dir=where))

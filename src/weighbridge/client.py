@@ -189,6 +189,11 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def run_async(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run async work that uses this client from synchronous code, on the client's own
+        loop thread, where its connections and in-process models live."""
+        return self._blocking().call(work)
+
     def _blocking(self) -> _LoopThread:
         if self._loop_thread is None:
             self._loop_thread = _LoopThread()

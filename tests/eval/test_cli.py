@@ -67,9 +67,9 @@ def test_mmlu_on_the_embedded_model_by_loglikelihood(tmp_path: Path) -> None:
     assert "loglikelihood" in table.stdout and "geography" in table.stdout
 
 
-def test_arc_scores_the_choices_themselves(tmp_path: Path) -> None:
-    folder = tmp_path / "arc" / "ARC-Easy"
-    folder.mkdir(parents=True)
+def write_arc(folder: Path) -> Path:
+    """ARC-Easy's test split as JSON lines, under the config's name."""
+    (folder / "ARC-Easy").mkdir(parents=True)
     rows = [
         {
             "id": f"q{n}",
@@ -79,10 +79,13 @@ def test_arc_scores_the_choices_themselves(tmp_path: Path) -> None:
         }
         for n, (q, c, a) in enumerate(item for items in SUBJECTS.values() for item in items)
     ]
-    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = invoke(
-        "eval", "-m", "smollm2-135m", "-t", "arc_easy", "--data", str(tmp_path / "arc"), "--json", "-q"
-    )
+    (folder / "ARC-Easy" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_arc_scores_the_choices_themselves(tmp_path: Path) -> None:
+    data = write_arc(tmp_path / "arc")
+    done = invoke("eval", "-m", "smollm2-135m", "-t", "arc_easy", "--data", str(data), "--json", "-q")
     assert done.returncode == 0, done.stderr
     [result] = json.loads(done.stdout)
     scores = {s["metric"]: s["score"] for s in result["scores"]}
@@ -111,3 +114,12 @@ def test_unknown_task_and_a_model_without_logprobs_are_refused(
     assert (
         closed.returncode == 2 and "log-probabilities" in closed.stderr and "Traceback" not in closed.stderr
     )
+
+
+def test_the_library_call_is_the_command(tmp_path: Path) -> None:
+    import weighbridge
+
+    [result] = weighbridge.evaluate("smollm2-135m", "arc_easy", data_dir=write_arc(tmp_path / "arc"), limit=3)
+    assert (result.task, result.method, len(result.answered)) == ("arc_easy", "loglikelihood", 3)
+    overall = result.scores("acc")[""]
+    assert overall.n == 3 and overall.mean == sum(a.correct("acc") for a in result.answered) / 3
