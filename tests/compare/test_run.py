@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -117,23 +117,29 @@ def test_cells_are_stored_scored_and_priced(
     assert record.source == "compare"  # logged once, by the client
 
 
+def interrupt(client: Client, path: Path, options: runner.RunOptions, until: Callable[[], bool]) -> None:
+    """Start a compare run and cancel it, as Ctrl-C does, once ``until()`` holds."""
+
+    async def interrupted() -> None:
+        task = asyncio.create_task(runner.run(client, promptset.load(path), options))
+        while not until() and not task.done():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.aclose()
+
+    asyncio.run(interrupted())
+
+
 def test_an_interrupted_run_resumes_and_asks_nothing_that_finished(
     client: Client, cloud: Cloud, script: Script, tmp_path: Path
 ) -> None:
     path = prompt_file(tmp_path, CAPITALS)
     script.answers["cloud-a"] = {"France": "Paris", "Germany": "Berlin", "Italy": (200, "Rome", 30.0)}
 
-    async def interrupted() -> None:
-        options = runner.RunOptions(models=["cloud-a"], concurrency=1)
-        task = asyncio.create_task(runner.run(client, promptset.load(path), options))
-        while len(cloud.requests) < 3 and not task.done():  # France, Germany answered, Italy held
-            await asyncio.sleep(0.01)
-        task.cancel()  # what Ctrl-C does to the running command
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await client.aclose()
-
-    asyncio.run(interrupted())
+    options = runner.RunOptions(models=["cloud-a"], concurrency=1)
+    interrupt(client, path, options, lambda: len(cloud.requests) >= 3)  # France, Germany answered, Italy held
     with client.store.connection() as db:
         status, kept = db.execute(
             "SELECT r.status, count(c.prompt_id) FROM compare_runs r JOIN compare_cells c ON c.run_id = r.id "
@@ -181,17 +187,7 @@ def test_a_run_cut_short_on_one_replica_resumes_on_another(
                 db.execute("SELECT count(*) FROM compare_cells WHERE output IS NOT NULL").fetchone()[0]
             )
 
-    async def cut_short() -> None:
-        options = runner.RunOptions(models=["cloud-a"])
-        task = asyncio.create_task(runner.run(first, promptset.load(path), options))
-        while finished() < 2 and not task.done():  # France and Germany stored, Italy held
-            await asyncio.sleep(0.01)
-        task.cancel()  # what Ctrl-C does to the running command
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await first.aclose()
-
-    asyncio.run(cut_short())
+    interrupt(first, path, runner.RunOptions(models=["cloud-a"]), lambda: finished() >= 2)  # Italy held
     first.close()
     asked_first = len(cloud.asked("cloud-a"))
     script.answers["cloud-a"] = {"Italy": "Rome", "Spain": "Madrid"}  # France or Germany again: 500

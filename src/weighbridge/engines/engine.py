@@ -27,9 +27,8 @@ from pathlib import Path
 import httpx
 
 from weighbridge.engines.options import EngineOptions
-from weighbridge.engines.shared import Claim, engine_target
+from weighbridge.engines.shared import Claim, engine_client, engine_target
 from weighbridge.errors import ModelLoadError
-from weighbridge.providers.transport import upstream_client
 from weighbridge.targets import Target
 
 #: Loading a large model from a cold disk can take minutes; a tiny one takes a second.
@@ -63,12 +62,7 @@ class Engine:
         self._token = secrets.token_urlsafe(32)
         self._socket_dir = Path(tempfile.mkdtemp(prefix="wb-engine-"))
         self.socket = self._socket_dir / "engine.sock"
-        self.http = upstream_client(
-            httpx.Limits(max_connections=4 * options.slots, max_keepalive_connections=options.slots),
-            httpx.Timeout(600, connect=10),
-            uds=str(self.socket),
-            base_url="http://engine",
-        )
+        self.http = engine_client(self.socket, options)
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.served = 0

@@ -21,6 +21,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -42,10 +43,6 @@ class Claim:
         self.endpoint_path = folder / f"{name}.endpoint"  # not *.json: those are `ps`'s
         self._fd: int | None = None
 
-    @property
-    def owned(self) -> bool:
-        return self._fd is not None
-
     def try_own(self) -> bool:
         """Take the lock if no other process holds it."""
         if self._fd is not None:
@@ -64,7 +61,7 @@ class Claim:
         tmp = self.endpoint_path.with_name(self.endpoint_path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            json.dump({"socket": str(socket), "token": token, "pid": os.getpid()}, out)
+            json.dump({"socket": str(socket), "token": token}, out)
         tmp.replace(self.endpoint_path)
 
     def release(self) -> None:
@@ -103,10 +100,18 @@ class Claim:
             return 0.0
 
 
+def engine_client(socket: Path, options: EngineOptions) -> httpx.AsyncClient:
+    """The HTTP client that reaches an engine on its unix socket, sized to its slots."""
+    return upstream_client(
+        httpx.Limits(max_connections=4 * options.slots, max_keepalive_connections=options.slots),
+        httpx.Timeout(600, connect=10),
+        uds=str(socket),
+        base_url="http://engine",
+    )
+
+
 def engine_target(target: Target, token: str) -> Target:
     """``target`` as an OpenAI-compatible upstream: the engine on its socket, with its token."""
-    from dataclasses import replace
-
     provider = target.provider.model_copy(
         update={"type": "openai", "base_url": "http://engine/v1", "timeout_s": 600.0}
     )
@@ -122,12 +127,7 @@ class BorrowedEngine:
         self.model_id = target.model_id
         self._target = engine_target(target, token)
         self._claim = claim
-        self.http = upstream_client(
-            httpx.Limits(max_connections=4 * options.slots, max_keepalive_connections=options.slots),
-            httpx.Timeout(600, connect=10),
-            uds=str(socket),
-            base_url="http://engine",
-        )
+        self.http = engine_client(socket, options)
 
     @classmethod
     async def attach(

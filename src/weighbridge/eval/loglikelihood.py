@@ -36,14 +36,20 @@ def split_pair(context: str, continuation: str) -> tuple[str, str]:
 async def score_choices(
     client: Client, model: str, context: str, continuations: list[str]
 ) -> list[ChoiceScore]:
-    """Each continuation's log-likelihood after ``context``, asked concurrently."""
-    return list(await asyncio.gather(*(_score(client, model, context, c) for c in continuations)))
+    """Each continuation's log-likelihood after ``context``, asked concurrently. The prompt
+    without its trailing spaces is the same for every choice: it is tokenized once."""
+    prompt, _ = split_pair(context, "")
+    prompt_tokens = len(await client.atokenizer(model, "tokenize", prompt, False))
+    return list(
+        await asyncio.gather(*(_score(client, model, context, c, prompt_tokens) for c in continuations))
+    )
 
 
-async def _score(client: Client, model: str, context: str, continuation: str) -> ChoiceScore:
+async def _score(
+    client: Client, model: str, context: str, continuation: str, prompt_tokens: int
+) -> ChoiceScore:
     context, continuation = split_pair(context, continuation)
     whole = await client.atokenizer(model, "tokenize", context + continuation, False)
-    prompt_tokens = len(await client.atokenizer(model, "tokenize", context, False))
     if not 0 < prompt_tokens < len(whole):
         raise InvalidRequestError(f"the choice {continuation!r} adds no token to its prompt on {model}")
     answer = await client.acomplete_text(

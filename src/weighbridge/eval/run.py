@@ -85,9 +85,10 @@ async def evaluate(
     an unscorable model fails at once with one line, before anything is asked."""
     for model in models:
         check_scorable(client, model)
+    chosen_tasks = {name: task(name) for name in task_names}
     loaded = {
-        name: (task(name), *questions(task(name), limit=limit, shots=shots, data_dir=data_dir))
-        for name in task_names
+        name: (chosen, *questions(chosen, limit=limit, shots=shots, data_dir=data_dir))
+        for name, chosen in chosen_tasks.items()
     }
     results = []
     for model in models:

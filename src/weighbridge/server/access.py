@@ -3,8 +3,9 @@
 Keys are compared by digest; the presented key is never stored, logged or echoed. A request
 with a virtual key is checked in this order: the key is live (401), the model is one it may
 call (403), it is within its requests per minute (429 with Retry-After), and its budget can
-hold the request's worst-case cost (429, ``insufficient_quota``), which stays reserved until
-the real cost is settled. A route with a budget is held to it the same way, whoever calls.
+hold the request's worst-case cost (429, ``insufficient_quota``), which stays held until the
+request ends (what it really cost is charged as it is logged). A route with a budget is held
+to it the same way, whoever calls.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Access:
             raise Refused(
                 HTTPFailure(401, "no API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'")
             )
-        raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
+        raise invalid_key()
 
     async def identify_digest(self, key_digest: str) -> Caller | None:
         """The master key or the live virtual key with this digest (a page session's key)."""
@@ -126,11 +127,10 @@ class Access:
 
     def _hold(self, wanted: list[tuple[ledger.Ledger, str, float | None]], worst_usd: float) -> Hold:
         with self._store.connection() as db:
-            for book, holder, _ in wanted:
-                if book is ledger.ROUTES:
-                    route_budgets.open_row(db, holder)
             holds: list[str] = []
             for book, holder, budget in wanted:
+                if book is ledger.ROUTES:
+                    route_budgets.open_row(db, holder)
                 hold = book.reserve(db, holder, worst_usd, budget)
                 if hold is None and ledger.release_stale(db, self._store.options.reservation_timeout_s):
                     hold = book.reserve(db, holder, worst_usd, budget)
@@ -151,6 +151,11 @@ class Access:
     def _release(self, holds: list[str]) -> None:
         with self._store.connection() as db:
             ledger.release(db, holds)
+
+
+def invalid_key() -> Refused:
+    """What a key that is no (longer a) live key gets, presented or riding a page session."""
+    return Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
 
 
 def _over_budget(what: str, worst_usd: float) -> Refused:

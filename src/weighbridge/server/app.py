@@ -23,7 +23,7 @@ from weighbridge.config import Settings
 from weighbridge.errors import WeighbridgeError
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.server import anthropic_wire, openai_wire, text_wire
-from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold, presented_key
+from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold, invalid_key, presented_key
 from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
@@ -195,7 +195,7 @@ class Gateway:
                         raise Refused(HTTPFailure(403, "missing or wrong CSRF token", code="csrf_failed"))
                     caller = await self.access.identify_digest(session.key_digest)
                     if caller is None:  # its key was revoked
-                        raise Refused(HTTPFailure(401, "invalid API key", code="invalid_api_key"))
+                        raise invalid_key()
                     return await handler(request, caller)
                 return await handler(request, await self.access.identify(presented))
             except WeighbridgeError as exc:

@@ -85,36 +85,34 @@ def _unavailable(exc: Exception) -> StoreUnavailableError:
     return StoreUnavailableError(f"the store's database is unavailable: {reason}")
 
 
+@contextmanager
+def _driver_errors() -> Iterator[None]:
+    """psycopg's errors as the store's: a broken rule, or a server out of reach."""
+    try:
+        yield
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError(str(exc)) from None
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise _unavailable(exc) from None
+
+
 class PostgresConnection:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         self.used = time.monotonic()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        try:
+        with _driver_errors():
             return self._conn.execute(translate(sql), params)
-        except psycopg.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc) from None
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
+        with _driver_errors():
             self._conn.cursor().executemany(translate(sql), rows)
-        except psycopg.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc) from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        try:
-            with self._conn.transaction():
-                yield
-        except psycopg.IntegrityError as exc:  # in a pipeline it surfaces at the commit
-            raise IntegrityError(str(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc) from None
+        with _driver_errors(), self._conn.transaction():  # a broken rule can surface at the commit
+            yield
 
     def run(self, statements: Sequence[Statement], lock: str | None = None) -> list[Any]:
         """One simple-protocol message holding every statement, bound here: PostgreSQL runs the
@@ -124,15 +122,11 @@ class PostgresConnection:
         if lock is not None:
             statements = [(_LOCK_SQL, (lock,)), *statements]
         script = ";\n".join(cursor.mogrify(translate(sql), params) for sql, params in statements)
-        try:
+        with _driver_errors():
             cursor.execute(script.encode(), prepare=False)
             while cursor.nextset():  # every statement's result came back; the last one's rows
                 pass
             return cursor.fetchall() if cursor.description is not None else []
-        except psycopg.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _unavailable(exc) from None
 
     def lock(self, name: str) -> None:
         """A transaction-level advisory lock, released by COMMIT or ROLLBACK."""
