@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         UnknownModelError,
         WeighbridgeError,
     )
-    from weighbridge.eval.run import TaskResult
+    from weighbridge.eval.stored import EvalRun
     from weighbridge.streaming import AsyncStream, Stream
     from weighbridge.types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
 
@@ -125,18 +125,31 @@ def evaluate(
     tasks: str | Sequence[str],
     *,
     limit: int | None = None,
-    shots: int = 0,
+    shots: int | None = None,
+    seed: int = 1234,
     data_dir: str | os.PathLike[str] | None = None,
-) -> list[TaskResult]:
+    concurrency: int = 8,
+    confirm_unsafe_code: bool = False,
+) -> EvalRun:
     """Score models on standard benchmarks (``mmlu``, ``arc_easy``, ``arc_challenge``,
-    ``hellaswag``) as lm-evaluation-harness does, from datasets on local disk; what
-    ``weighbridge eval`` runs. Each result has the method, and ``scores(metric)`` per group."""
+    ``hellaswag``, ``gsm8k``, ``humaneval``) as lm-evaluation-harness does, from datasets on
+    local disk; what ``weighbridge eval`` runs, stored as a run the same way (a second call
+    asks only what the first did not finish). Each of the run's ``results`` has its method and
+    ``scores(metric)`` per group. ``shots=None`` takes each task's own default;
+    ``confirm_unsafe_code`` allows HumanEval, which runs the code a model writes in a sandbox."""
     from pathlib import Path
 
+    from weighbridge.eval import stored
     from weighbridge.eval.run import evaluate as run
+    from weighbridge.eval.task import Setup
 
     client = default_client()
     chosen = [models] if isinstance(models, str) else list(models)
     names = [tasks] if isinstance(tasks, str) else list(tasks)
-    where = Path(data_dir) if data_dir is not None else None
-    return client.run_async(lambda: run(client, chosen, names, limit=limit, shots=shots, data_dir=where))
+    setup = Setup(limit, shots, seed, Path(data_dir) if data_dir is not None else None)
+    run_id = client.run_async(
+        lambda: run(
+            client, chosen, names, setup, concurrency=concurrency, confirm_unsafe_code=confirm_unsafe_code
+        )
+    )
+    return stored.load(client.store, run_id)

@@ -23,6 +23,9 @@ from weighbridge.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     Embeddings,
+    ScoreRequest,
+    ScoreResponse,
+    Scores,
     TextCompletion,
     TextRequest,
     TextResponse,
@@ -30,8 +33,8 @@ from weighbridge.types import (
 )
 from weighbridge.weights import pinned_sha256
 
-Asked = ChatRequest | TextRequest | EmbeddingRequest
-Answer = ChatResponse | TextResponse | EmbeddingResponse
+Asked = ChatRequest | TextRequest | EmbeddingRequest | ScoreRequest
+Answer = ChatResponse | TextResponse | EmbeddingResponse | ScoreResponse
 
 
 R = TypeVar("R", bound=Asked)
@@ -92,13 +95,15 @@ class Call(Generic[R]):
     async def hash_weights(self, store: Store) -> None:
         path = self.target.weight_file
         if path is not None:
-            self.weight_sha256 = await asyncio.to_thread(pinned_sha256, store, self.target.model_id, path)
+            self.weight_sha256 = await asyncio.to_thread(
+                pinned_sha256, store, self.target.model_id, path, self.target.adapter
+            )
             self.started = time.perf_counter()
 
     def answer(
         self,
         kind: type[A],
-        got: Completion | TextCompletion | Embeddings,
+        got: Completion | TextCompletion | Embeddings | Scores,
         *,
         settings: Settings,
         ttft_s: float | None = None,
@@ -171,6 +176,8 @@ def _answer_text(response: Answer) -> str:
         return f"{len(response.vectors)} vectors of {len(response.vectors[0]) if response.vectors else 0}"
     if isinstance(response, TextResponse):
         return response.text
+    if isinstance(response, ScoreResponse):
+        return json.dumps([score.logprob for score in response.scores])
     if not response.tool_calls:
         return response.content
     return json.dumps({"content": response.content, "tool_calls": [c.openai() for c in response.tool_calls]})

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Operation = Literal["chat", "text", "logprobs", "embeddings", "tokenize", "images"]
+#: ``score``: continuations of one prompt scored in one call, the prompt evaluated once for all
+#: (:class:`~weighbridge.types.ScoreRequest`); log-likelihood evaluations ask every question so.
+Operation = Literal["chat", "text", "logprobs", "score", "embeddings", "tokenize", "images"]
 Weights = Literal["file", "remote"]
 
 
@@ -21,11 +23,13 @@ class Capabilities:
     the target's upstream; it can be hashed, pinned, quantized, tuned, and data sent to it stays
     here), ``"remote"`` when a service holds them. ``operations``: what it answers.
     ``concurrency``: how many calls one weight file or endpoint takes at once (``None``: as many
-    as the caller allows)."""
+    as the caller allows). ``adapters``: whether it loads a LoRA adapter folder on top of the
+    weights (a serve entry's ``adapter``)."""
 
     weights: Weights
     operations: frozenset[Operation]
     concurrency: int | None = None
+    adapters: bool = False
 
     def offers(self, operation: Operation) -> bool:
         return operation in self.operations

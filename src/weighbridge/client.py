@@ -22,7 +22,7 @@ from weighbridge.call import ChatCall
 from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.providers import retry
-from weighbridge.providers.base import EmbeddingProvider, TextProvider
+from weighbridge.providers.base import EmbeddingProvider, ScoringProvider, TextProvider
 from weighbridge.providers.pool import ProviderPool
 from weighbridge.routing.planner import Planner
 from weighbridge.store import Store
@@ -36,6 +36,8 @@ from weighbridge.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     Message,
+    ScoreRequest,
+    ScoreResponse,
     TextRequest,
     TextResponse,
     validation_message,
@@ -133,6 +135,19 @@ class Client:
             call,
             lambda provider: cast(TextProvider, provider).complete_text(call.target, request),
             lambda got: call.answer(TextResponse, got, settings=self.settings),
+        )
+
+    async def ascore(
+        self, request: ScoreRequest, *, source: str | None = None, key_name: str | None = None
+    ) -> ScoreResponse:
+        """The log-likelihood of each continuation after one prompt, in one call that evaluates
+        the prompt once for them all (where one echoed text completion per continuation would
+        evaluate it again each time); for models whose provider offers ``score``."""
+        call = self.planner.direct(request, "score", source or self.source, key_name)
+        return await self.attempts.whole(
+            call,
+            lambda provider: cast(ScoringProvider, provider).score(call.target, request),
+            lambda got: call.answer(ScoreResponse, got, settings=self.settings),
         )
 
     async def aembed(

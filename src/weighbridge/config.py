@@ -12,6 +12,10 @@ overrides a shipped one key by key. A model may be written short::
     [models.my-gguf]
     file = "~/models/my.gguf"
 
+    [models.my-checkpoint]            # a Hugging Face checkpoint folder runs on transformers
+    file = "~/models/SmolLM2-135M-Instruct"
+    adapter = "~/adapters/my-lora"    # optional: a peft LoRA adapter loaded on top
+
 API keys are never stored in the file: a provider names the environment variable that holds
 its key (``api_key_env``), and a literal key in the file is refused.
 """
@@ -37,7 +41,7 @@ from weighbridge.types import validation_message
 EMBEDDED_MODEL = "smollm2-135m"
 Retention = Literal["full", "hash", "none"]
 _SECRET_WORDS = ("api_key", "apikey", "secret", "token", "password")
-_SHORT_MODEL_KEYS = ("provider", "model", "file")
+_SHORT_MODEL_KEYS = ("provider", "model", "file", "adapter")
 
 
 @dataclass(frozen=True)
@@ -185,12 +189,15 @@ def _refuse_secrets(path: Path, name: str, entry: dict[str, Any]) -> None:
 
 
 def _expand_short_model(entry: dict[str, Any]) -> dict[str, Any]:
-    """``provider``/``model``/``file`` at the top of a model entry become its one serve option."""
+    """``provider``/``model``/``file``/``adapter`` at the top of a model entry become its one
+    serve option; a ``file`` that is a folder runs on transformers, any other on llama.cpp."""
     short = {k: entry[k] for k in _SHORT_MODEL_KEYS if k in entry}
     if not short:
         return entry
     rest = {k: v for k, v in entry.items() if k not in _SHORT_MODEL_KEYS}
+    for key in ("file", "adapter"):
+        if key in short:
+            short[key] = str(Path(short[key]).expanduser())
     if "file" in short:
-        short.setdefault("provider", "llamacpp")
-        short["file"] = str(Path(short["file"]).expanduser())
+        short.setdefault("provider", "transformers" if Path(short["file"]).is_dir() else "llamacpp")
     return {**rest, "serve": [short]}

@@ -1,7 +1,8 @@
 """From a model name a user typed to a concrete target: provider, upstream id or file, key.
 
 A name is a catalog id (``gpt-5``), ``PROVIDER/UPSTREAM`` for anything a configured provider
-serves (``ollama/qwen3:8b``, ``groq/llama-3.1-8b-instant``), or a path to a ``.gguf`` file.
+serves (``ollama/qwen3:8b``, ``groq/llama-3.1-8b-instant``), a path to a ``.gguf`` file (run
+by llama.cpp), or a path to a Hugging Face checkpoint folder (run by transformers).
 A catalog model with several serve options runs on the first one that is runnable now.
 """
 
@@ -25,6 +26,10 @@ from weighbridge.errors import (
     WeighbridgeError,
 )
 from weighbridge.plugins import capabilities_of
+from weighbridge.weights import CHECKPOINT_CONFIG
+
+#: The provider a bare path to a checkpoint folder runs on (as a bare ``.gguf`` runs on llama.cpp).
+CHECKPOINT_PROVIDER = "transformers"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Target:
     provider: ProviderEntry
     upstream: str
     api_key: str | None = field(default=None, repr=False)
+    #: A LoRA adapter folder loaded on top of the local weights (providers that declare
+    #: ``adapters``); part of the weights' identity.
+    adapter: Path | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -45,7 +53,8 @@ class Target:
 
     @property
     def weight_file(self) -> Path | None:
-        """The weight file this machine loads for the target; None when a service holds them."""
+        """The weight file (or checkpoint folder) this machine loads for the target; None when
+        a service holds them."""
         return Path(self.upstream) if self.capabilities.weights == "file" else None
 
     @property
@@ -119,6 +128,10 @@ def _lookup(settings: Settings, name: str) -> tuple[ModelEntry, list[ServeOption
     provider, sep, upstream = name.partition("/")
     if sep and upstream and provider in catalog.providers:
         return ModelEntry(name=name), [ServeOption(provider=provider, model=upstream)]
+    if (Path(name).expanduser() / CHECKPOINT_CONFIG).is_file():
+        return ModelEntry(name=Path(name).name, open_weights=True), [
+            ServeOption(provider=CHECKPOINT_PROVIDER, file=name)
+        ]
     raise UnknownModelError(name, catalog.models)
 
 
@@ -130,6 +143,11 @@ def _target(settings: Settings, name: str, entry: ModelEntry, option: ServeOptio
     if (option.file is not None) != (declared.weights == "file"):
         wanted = "a weight file ('file')" if declared.weights == "file" else "an upstream model id ('model')"
         raise ConfigError(f"model '{name}' on provider '{option.provider}' needs {wanted}")
+    if option.adapter is not None and not declared.adapters:
+        raise ConfigError(
+            f"model '{name}': provider '{option.provider}' (type {provider.type}) cannot load a LoRA "
+            f"adapter; serve the checkpoint and its adapter with a '{CHECKPOINT_PROVIDER}' provider"
+        )
     api_key = None
     if provider.api_key_env:
         api_key = os.environ.get(provider.api_key_env)
@@ -140,11 +158,22 @@ def _target(settings: Settings, name: str, entry: ModelEntry, option: ServeOptio
     else:
         assert option.model is not None  # guaranteed by ServeOption's validator
         upstream = option.model
-    return Target(name, entry, option.provider, provider, upstream, api_key)
+    adapter = local_path(option.adapter) if option.adapter is not None else None
+    return Target(name, entry, option.provider, provider, upstream, api_key, adapter)
 
 
 def weight_path(spec: str) -> Path:
-    """A weight file's path; ``pkg:MODULE/FILE`` finds FILE inside an installed package."""
+    """A weight file's path, or a Hugging Face checkpoint folder's (see :func:`local_path`)."""
+    path = local_path(spec)
+    if not path.is_file() and not (path / CHECKPOINT_CONFIG).is_file():
+        raise ModelLoadError(
+            f"weight path {path} is not a file, nor a Hugging Face checkpoint folder ({CHECKPOINT_CONFIG})"
+        )
+    return path
+
+
+def local_path(spec: str) -> Path:
+    """An existing local path; ``pkg:MODULE/FILE`` finds FILE inside an installed package."""
     if spec.startswith("pkg:"):
         module, _, rel = spec[4:].partition("/")
         found = importlib.util.find_spec(module)
@@ -156,7 +185,5 @@ def weight_path(spec: str) -> Path:
     else:
         path = Path(spec).expanduser()
     if not path.exists():
-        raise ModelLoadError(f"weight file {path} does not exist")
-    if not path.is_file():
-        raise ModelLoadError(f"weight path {path} is not a file")
+        raise ModelLoadError(f"weight file or folder {path} does not exist")
     return path

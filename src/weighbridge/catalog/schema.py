@@ -45,16 +45,20 @@ class License(_Strict):
 
 
 class ServeOption(_Strict):
-    """One way to run a model: a provider plus the upstream model id (or a local file)."""
+    """One way to run a model: a provider plus the upstream model id, or local weights (a file
+    or a checkpoint folder), optionally with a LoRA adapter folder loaded on top."""
 
     provider: str
     model: str | None = None
     file: str | None = None
+    adapter: str | None = None
 
     @model_validator(mode="after")
     def _model_or_file(self) -> ServeOption:
         if (self.model is None) == (self.file is None):
             raise ValueError("a serve entry needs exactly one of 'model' or 'file'")
+        if self.adapter is not None and self.file is None:
+            raise ValueError("'adapter' goes with 'file': a LoRA adapter loads on local weights")
         return self
 
 
@@ -74,6 +78,9 @@ class Benchmark(_Strict):
     unit: str | None = None
     source: str
     notes: str | None = None
+    #: The ``weighbridge eval`` task that measures the same thing, so the published figure is
+    #: printed beside the measured one; unset where no task does (a different variant counts).
+    task: str | None = None
 
 
 class SamplingDefaults(_Strict):

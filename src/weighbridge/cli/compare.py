@@ -121,7 +121,7 @@ def compare(
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON lines.")
 @click.pass_context
 def runs(ctx: click.Context, count: int, as_json: bool) -> None:
-    """List the most recent compare runs, newest first."""
+    """List the most recent runs (compare and eval), newest first."""
     import json
 
     from weighbridge.store import runs as store_runs
@@ -135,7 +135,7 @@ def runs(ctx: click.Context, count: int, as_json: bool) -> None:
     if as_json:
         for run, cells, errors in found:
             data = {k: v for k, v in vars(run).items() if k != "cases"}
-            click.echo(json.dumps({**data, "prompts": len(run.cases), "answers": cells, "errors": errors}))
+            click.echo(json.dumps({**data, "prompts": _prompts(run), "answers": cells, "errors": errors}))
         return
     _runs_table(found)
 
@@ -157,10 +157,22 @@ def show(
 ) -> None:
     """Show a stored run (its id or a unique prefix of it) without calling any model."""
     from weighbridge.compare import results
+    from weighbridge.eval import stored
+    from weighbridge.store import runs as store_runs
 
-    store = context.settings(ctx).open_store()
+    settings = context.settings(ctx)
+    store = settings.open_store()
     try:
-        loaded = results.load(store, run_id)
+        with store.connection() as db:
+            run = store_runs.find_run(db, run_id)
+        if stored.is_eval(run):
+            from weighbridge.cli.evals import views
+
+            found = stored.load(store, run.id)
+            views(settings, found, by_group=True, as_json=False, html_path=html_path, csv_path=csv_path,
+                  json_path=json_path)  # fmt: skip
+            return
+        loaded = results.load(store, run.id)
     finally:
         store.close()
     _views(loaded, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path)
@@ -199,9 +211,18 @@ def _failing(loaded: Results) -> int:
     return sum(1 for c in loaded.cells if cell_score(c, loaded.case(c.prompt_id))[1] is False)
 
 
+def _prompts(run: store_runs.RunRow) -> int:
+    """A compare run's prompts; an evaluation's items, over all its tasks."""
+    from weighbridge.eval import stored
+
+    return stored.items(run) if stored.is_eval(run) else len(run.cases)
+
+
 def _runs_table(found: list[tuple[store_runs.RunRow, int, int]]) -> None:
     from rich.table import Table
     from rich.text import Text
+
+    from weighbridge.eval import stored
 
     table = Table(box=None, header_style="bold")
     for column in ("run", "created", "status", "prompts", "answers", "errors"):
@@ -214,11 +235,11 @@ def _runs_table(found: list[tuple[store_runs.RunRow, int, int]]) -> None:
             run.id,
             run.created_at[5:16].replace("T", " "),
             run.status,
-            str(len(run.cases)),
+            str(_prompts(run)),
             str(cells),
             str(errors),
             Text(", ".join(run.models)),
-            Text(Path(run.source).name),
+            Text(run.description if stored.is_eval(run) and run.description else Path(run.source).name),
         )
     _console(stderr=False).print(table)
 

@@ -1,9 +1,10 @@
 """The content hash that names a cell: what was asked, of exactly which model.
 
-It covers the model id, the weights (a local file's sha256) or the closed model's upstream
-snapshot id, every parameter the provider will see (after the catalog's defaults and default
-system prompt are applied, so changing those changes the key), the rendered messages and the
-sample number. Two runs that ask the same thing of the same weights share their cells.
+It covers the model id, the weights (the sha256 of a local file, or of a checkpoint folder
+with its LoRA adapter) or the closed model's upstream snapshot id, every parameter the
+provider will see (after the catalog's defaults and default system prompt are applied, so
+changing those changes the key), the rendered messages and the sample number. Two runs that
+ask the same thing of the same weights share their cells.
 
 A closed model is known before the call only by the upstream id its entry names; where that
 is an alias the provider may repoint (``gpt-4o-mini``), name the dated snapshot in the config
@@ -24,9 +25,9 @@ _VERSION = 1
 
 
 async def identity(store: Store, target: Target) -> str:
-    """The weights' sha256 for a local file; the provider and upstream id for anything served."""
+    """The weights' sha256 for local weights; the provider and upstream id for anything served."""
     if target.weight_file is not None:
-        sha = await asyncio.to_thread(weight_sha256, store, target.weight_file)
+        sha = await asyncio.to_thread(weight_sha256, store, target.weight_file, target.adapter)
         return f"sha256:{sha}"
     return f"{target.provider_name}:{target.upstream}"
 

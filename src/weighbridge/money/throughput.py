@@ -122,4 +122,6 @@ def _weights(store: Store, settings: Settings, model: str) -> str | None:
     from weighbridge.weights import weight_sha256
 
     target = resolve(settings, model)
-    return weight_sha256(store, target.weight_file) if target.weight_file is not None else None
+    return (
+        weight_sha256(store, target.weight_file, target.adapter) if target.weight_file is not None else None
+    )

@@ -18,7 +18,6 @@ import hashlib
 import json
 import shutil
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from weighbridge.config import Settings
 from weighbridge.errors import InvalidRequestError
 from weighbridge.own import lora_base, lora_data, to_gguf
 from weighbridge.own.registry import register_local_model, registration
+from weighbridge.providers import hf_load
 
 if TYPE_CHECKING:
     from weighbridge.own.lora_train import Progress
@@ -211,9 +211,7 @@ def _with_lora(model: Any, options: FinetuneOptions) -> Any:
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
-    with warnings.catch_warnings():
-        # peft asks transformers about gradient checkpointing through a deprecated name.
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with hf_load.peft_quietly():
         return get_peft_model(model, config)
 
 

@@ -8,14 +8,13 @@ model as a float32 checkpoint under ``$WEIGHBRIDGE_HOME/finetune/.bases/SHA``, a
 run (a resumed one, another fine-tune of the same base) loads that in about a second. It is
 derived data: deleting it costs the next run one slow load.
 
-Nothing is fetched: the hub's offline switches are set before transformers is imported, and
-every load is local-only.
+Nothing is fetched: loading goes through :mod:`weighbridge.providers.hf_load`, offline, as the
+transformers provider's does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import shutil
@@ -27,8 +26,9 @@ from typing import Any
 from weighbridge.config import Settings
 from weighbridge.errors import InvalidRequestError, ModelLoadError
 from weighbridge.own import lora_data, to_gguf
-from weighbridge.providers import chat_template, gguf_meta
+from weighbridge.providers import chat_template, gguf_meta, hf_load
 from weighbridge.targets import resolve
+from weighbridge.weights import check_loadable
 
 
 @dataclass(frozen=True)
@@ -48,55 +48,38 @@ class Base:
 
 
 def find(settings: Settings, spec: str, sha256: Callable[[Path], str]) -> Base:
-    """The base named ``spec``; ``sha256(path)`` hashes a weight file (cached by the store)."""
+    """The base named ``spec``; ``sha256(path)`` hashes a weight file or checkpoint folder
+    (cached by the store, as :func:`weighbridge.weights.weight_sha256` does)."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise InvalidRequestError(
-                f"{path} is a folder without config.json: not a Hugging Face checkpoint"
-            )
-        weights = sorted(path.glob("*.safetensors"))
-        if not weights:
-            raise ModelLoadError(f"{path} has no .safetensors weights (other formats are never loaded)")
-        digest = hashlib.sha256("".join(sha256(w) for w in weights).encode()).hexdigest()
-        return Base(spec, None, path, digest, None, None)
+        check_loadable(path)
+        return Base(spec, None, path, sha256(path), None, None)
     target = resolve(settings, spec)
     if target.weight_file is None:
         raise InvalidRequestError(
             f"'{spec}' runs on {target.provider_name}, whose weights are not here: fine-tune a local "
             "model (a catalog id, a .gguf path or a Hugging Face checkpoint folder)"
         )
-    gguf = target.weight_file
-    to_gguf.check_architecture(gguf)
+    if target.adapter is not None:
+        raise InvalidRequestError(
+            f"'{spec}' runs with a LoRA adapter: fine-tune its base, or the adapter merged into a checkpoint"
+        )
+    weights = target.weight_file
     catalog_id = spec if spec in settings.catalog.models else None
-    return Base(spec, gguf, None, sha256(gguf), catalog_id, target.entry.system_prompt)
+    if weights.is_dir():  # a checkpoint folder, served by transformers
+        return Base(spec, None, weights, sha256(weights), catalog_id, target.entry.system_prompt)
+    to_gguf.check_architecture(weights)
+    return Base(spec, weights, None, sha256(weights), catalog_id, target.entry.system_prompt)
 
 
 def load(settings: Settings, base: Base, seed: int) -> tuple[Any, Any]:
     """The base model in float32 and its tokenizer, from local files only."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    # torch's OpenMP threads spin while they wait for each other. With any other work on the
-    # cores (measured: two threads, load average 3 on 2 cores) a spinning thread that lost its
-    # core stalls the rest, and a training step took 3-14x longer than with passive waiting.
-    # Read once, when torch loads its OpenMP runtime; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    hf_load.transformers_offline(threads=len(os.sched_getaffinity(0)))  # every core this process may use
     import torch
-    import transformers
 
-    torch.set_num_threads(len(os.sched_getaffinity(0)))  # every core this process may use
-    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    folder = base.checkpoint or _dequantized(settings, base)
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        torch.manual_seed(seed)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            folder, local_files_only=True, dtype=torch.float32, use_safetensors=True
-        )
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"transformers cannot load {folder}: {exc}") from None
-    return model, tokenizer
+    folder = base.checkpoint or dequantized(settings, base)
+    torch.manual_seed(seed)
+    return hf_load.load_checkpoint(folder)
 
 
 def encoder(base: Base, tokenizer: Any, max_tokens: int) -> Any:
@@ -126,7 +109,7 @@ def encoder(base: Base, tokenizer: Any, max_tokens: int) -> Any:
     return encode
 
 
-def _dequantized(settings: Settings, base: Base) -> Path:
+def dequantized(settings: Settings, base: Base) -> Path:
     """The float32 checkpoint of a GGUF base, made on first use (atomically: a rename)."""
     assert base.gguf is not None
     folder = settings.home / "finetune" / ".bases" / base.sha256[:16]

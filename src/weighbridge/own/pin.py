@@ -1,8 +1,9 @@
 """Pins: the exact weights and snapshots a project runs on, so a change cannot pass unseen.
 
 ``weighbridge.lock`` (JSON; in the current directory, or ``--lock FILE``, or
-``$WEIGHBRIDGE_LOCK``) holds the sha256, size and path of every local weight file in use and
-the upstream id of every remote model in use. What is enforced at load time, and how
+``$WEIGHBRIDGE_LOCK``) holds the sha256, size and path of the local weights of every model in
+use (a file, or a checkpoint folder and its LoRA adapter) and the upstream id of every remote
+model in use. What is enforced at load time, and how
 the lock file is read, is in :mod:`weighbridge.weights`; this module writes pins and checks
 them.
 
@@ -13,7 +14,6 @@ they refresh the cache with what they find.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -27,11 +27,7 @@ from weighbridge.errors import MissingKeyError, ModelLoadError, UnknownModelErro
 from weighbridge.own.registry import registered_models
 from weighbridge.store import Store
 from weighbridge.targets import resolve
-from weighbridge.weights import (
-    FilePin,
-    Lock,
-    SnapshotPin,
-)
+from weighbridge.weights import FilePin, Lock, SnapshotPin, weight_sha256, weight_size
 
 #: A dated or numbered snapshot: 2025-08-07 / 20250514, a -0709 or -2407 tail, gemini's -001.
 _SNAPSHOT = re.compile(r"(?:19|20)\d{2}-?[01]\d-?[0-3]\d|-\d{3,4}$|@\d+")
@@ -70,9 +66,15 @@ def pin(settings: Settings, store: Store, models: Iterable[str]) -> tuple[Lock, 
     lock = Lock(pinned_at=datetime.now(UTC).isoformat(timespec="seconds"))
     warnings = []
     for name in models:
-        path = _local_file(settings, name)
-        if path is not None:
-            lock.files[name] = FilePin(str(path.resolve()), _full_sha256(store, path), path.stat().st_size)
+        local = _local_weights(settings, name)
+        if local is not None:
+            path, adapter = local
+            lock.files[name] = FilePin(
+                str(path.resolve()),
+                weight_sha256(store, path, adapter, fresh=True),
+                weight_size(path, adapter),
+                str(adapter.resolve()) if adapter is not None else None,
+            )
             continue
         snapshot = _snapshot(settings, name)
         lock.snapshots[name] = snapshot
@@ -108,13 +110,15 @@ def verify(settings: Settings, store: Store, lock: Lock, in_use: Iterable[str]) 
 
 
 def _verify_file(settings: Settings, store: Store, name: str, pin: FilePin) -> Check:
+    pinned = (Path(pin.path), Path(pin.adapter) if pin.adapter is not None else None)
     try:
-        path = _local_file(settings, name) or Path(pin.path)
+        path, adapter = _local_weights(settings, name) or pinned
     except (MissingKeyError, ModelLoadError, UnknownModelError):  # gone: the pin says what was lost
-        path = Path(pin.path)
-    if not path.is_file():
-        return Check(name, "file", _short(pin.sha256), f"{path} is missing", "MISSING", False)
-    sha = _full_sha256(store, path)
+        path, adapter = pinned
+    missing = next((part for part in (path, adapter) if part is not None and not part.exists()), None)
+    if missing is not None:
+        return Check(name, "file", _short(pin.sha256), f"{missing} is missing", "MISSING", False)
+    sha = weight_sha256(store, path, adapter, fresh=True)
     ok = sha == pin.sha256
     moved = "" if str(path.resolve()) == pin.path else f" (now {path})"
     return Check(name, "file", _short(pin.sha256), _short(sha) + moved, "ok" if ok else "CHANGED", ok)
@@ -122,20 +126,21 @@ def _verify_file(settings: Settings, store: Store, name: str, pin: FilePin) -> C
 
 def _runnable_file(settings: Settings, name: str) -> bool:
     try:
-        return _local_file(settings, name) is not None
+        return _local_weights(settings, name) is not None
     except (MissingKeyError, ModelLoadError, UnknownModelError):
         return False
 
 
-def _local_file(settings: Settings, name: str) -> Path | None:
-    """The weight file ``name`` runs on, or None for a model served over HTTP (or not at all)."""
+def _local_weights(settings: Settings, name: str) -> tuple[Path, Path | None] | None:
+    """The weight file or checkpoint folder ``name`` runs on, with its LoRA adapter if it has
+    one; None for a model served over HTTP (or not at all)."""
     try:
         target = resolve(settings, name)
     except (MissingKeyError, ModelLoadError, UnknownModelError):
         if name.endswith(".gguf") or _serves_file(settings, name):
             raise
         return None
-    return target.weight_file
+    return (target.weight_file, target.adapter) if target.weight_file is not None else None
 
 
 def _serves_file(settings: Settings, name: str) -> bool:
@@ -158,15 +163,6 @@ def _snapshot(settings: Settings, name: str) -> SnapshotPin:
         raise ModelLoadError(f"model '{name}' has no serve entry: nothing can run it")
     provider, _, upstream = name.partition("/")
     return SnapshotPin(provider, upstream)
-
-
-def _full_sha256(store: Store, path: Path) -> str:
-    """Every byte read (no cache to fool), and the cache refreshed with the answer."""
-    stat = path.stat()
-    with path.open("rb") as f:
-        sha = hashlib.file_digest(f, "sha256").hexdigest()
-    store.save_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns, sha)
-    return sha
 
 
 def _upstream(pin: SnapshotPin) -> str:

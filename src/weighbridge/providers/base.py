@@ -5,8 +5,9 @@ logging, no pricing; the client does those once for all. Its class declares what
 (:class:`~weighbridge.capabilities.Capabilities`); each optional operation it declares is a
 method beside the three below: ``text`` is ``complete_text(target, TextRequest) ->
 TextCompletion``, ``embeddings`` is ``embed(target, EmbeddingRequest) -> Embeddings``,
-``tokenize`` is ``tokenize(target, text, add_special)``, ``detokenize(target, tokens)`` and
-``tokenizer_info(target)``. Types are found through the registry in :mod:`weighbridge.plugins`.
+``score`` is ``score(target, ScoreRequest) -> Scores``, ``tokenize`` is ``tokenize(target,
+text, add_special)``, ``detokenize(target, tokens)`` and ``tokenizer_info(target)``. Types are
+found through the registry in :mod:`weighbridge.plugins`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
         Completion,
         EmbeddingRequest,
         Embeddings,
+        ScoreRequest,
+        Scores,
         StreamChunk,
         TextCompletion,
         TextRequest,
@@ -59,6 +62,12 @@ class EmbeddingProvider(Provider, Protocol):
     """A provider whose capabilities offer ``embeddings``."""
 
     async def embed(self, target: Target, request: EmbeddingRequest) -> Embeddings: ...
+
+
+class ScoringProvider(Provider, Protocol):
+    """A provider whose capabilities offer ``score``."""
+
+    async def score(self, target: Target, request: ScoreRequest) -> Scores: ...
 
 
 class ProviderFactory(Protocol):

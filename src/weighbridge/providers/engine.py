@@ -1,7 +1,7 @@
 """Local GGUF models through their supervised engine (see :mod:`weighbridge.engines`): chats go
 to the model's llama-server over the OpenAI wire, decoded together with everyone else's;
-text completions with log-probabilities, embeddings and tokenizing stay in-process, where the
-scoring and embedding instances live.
+text completions with log-probabilities, scoring, embeddings and tokenizing stay in-process,
+where the scoring and embedding instances live.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from weighbridge.types import (
     Completion,
     EmbeddingRequest,
     Embeddings,
+    ScoreRequest,
+    Scores,
     StreamChunk,
     TextCompletion,
     TextRequest,
@@ -68,6 +70,9 @@ class EngineProvider:
 
     async def embed(self, target: Target, request: EmbeddingRequest) -> Embeddings:
         return await self._in_process.embed(target, request)
+
+    async def score(self, target: Target, request: ScoreRequest) -> Scores:
+        return await self._in_process.score(target, request)
 
     async def tokenize(self, target: Target, text: str, add_special: bool) -> list[int]:
         return await self._in_process.tokenize(target, text, add_special)

@@ -29,7 +29,7 @@ from weighbridge.errors import (
     ProviderError,
     WeighbridgeError,
 )
-from weighbridge.providers import chat_template, llamacpp_text
+from weighbridge.providers import chat_template, llamacpp_score, llamacpp_text
 from weighbridge.providers.gguf_meta import read_metadata
 from weighbridge.targets import Target
 from weighbridge.types import (
@@ -38,6 +38,8 @@ from weighbridge.types import (
     EmbeddingRequest,
     Embeddings,
     FinishReason,
+    ScoreRequest,
+    Scores,
     StreamChunk,
     TextCompletion,
     TextRequest,
@@ -300,7 +302,7 @@ class LlamaCppProvider:
     #: One model instance answers one call at a time; the engine batches concurrent ones.
     capabilities = Capabilities(
         weights="file",
-        operations=frozenset({"chat", "text", "logprobs", "embeddings", "tokenize"}),
+        operations=frozenset({"chat", "text", "logprobs", "score", "embeddings", "tokenize"}),
         concurrency=1,
     )
 
@@ -320,6 +322,9 @@ class LlamaCppProvider:
 
     async def embed(self, target: Target, request: EmbeddingRequest) -> Embeddings:
         return await self._one(target, request, Embeddings)
+
+    async def score(self, target: Target, request: ScoreRequest) -> Scores:
+        return await self._one(target, lambda llama: llamacpp_score.score(llama, request), Scores)
 
     async def tokenize(self, target: Target, text: str, add_special: bool) -> list[int]:
         return await self._one(

@@ -88,12 +88,7 @@ def score(llama: Any, tokens: list[int], top: int) -> list[tuple[float | None, l
     already holds, so several continuations of one context cost one pass over the context."""
     if len(tokens) > llama.n_ctx():
         raise _too_long(llama, len(tokens))
-    held = llama.input_ids[: llama.n_tokens].tolist()
-    common = 0
-    while common < min(len(held), len(tokens) - 1) and held[common] == tokens[common]:
-        common += 1
-    llama.n_tokens = common
-    llama.eval(tokens[common:])
+    llama.eval(tokens[keep_held_prefix(llama, tokens) :])
     logprobs = next_token_logprobs(llama, len(tokens))
     scored: list[tuple[float | None, list[tuple[int, float]]]] = [(None, [])]
     for position, row in enumerate(logprobs, start=1):
@@ -103,10 +98,25 @@ def score(llama: Any, tokens: list[int], top: int) -> list[tuple[float | None, l
     return scored
 
 
+def keep_held_prefix(llama: Any, tokens: list[int]) -> int:
+    """Keep what the model holds of ``tokens``' start, short of their last token (whose logits
+    the caller needs, so it is evaluated again); returns how many tokens that is, after which
+    the next evaluation goes on."""
+    held = llama.input_ids[: min(llama.n_tokens, len(tokens) - 1)]
+    differ = np.flatnonzero(held != np.asarray(tokens[: len(held)]))
+    llama.n_tokens = int(differ[0]) if differ.size else len(held)
+    return int(llama.n_tokens)
+
+
 def next_token_logprobs(llama: Any, evaluated: int) -> Any:
     """Log-probabilities over the vocabulary after each of the first ``evaluated - 1`` tokens
     the model has just evaluated (row i predicts token i + 1), computed stably in float64."""
-    logits = np.asarray(llama.scores[: evaluated - 1], dtype=np.float64)
+    return log_softmax(np.asarray(llama.scores[: evaluated - 1], dtype=np.float64))
+
+
+def log_softmax(logits: Any) -> Any:
+    """Each row of logits as log-probabilities, computed stably (the row's largest logit is
+    taken out before exponentiating)."""
     logits = logits - logits.max(axis=1, keepdims=True)
     return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
@@ -138,9 +148,11 @@ def _generate(
     generated: list[int] = []
     vocab = llama._model.vocab
     for token in llama.generate(prompt, temp=temperature, top_p=top_p, top_k=0, min_p=0.0, reset=True):
-        if llama_cpp.llama_vocab_is_eog(vocab, token):
-            return generated, "stop"
         generated.append(token)
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            # Kept, as vLLM keeps it: it shows no text, but it is the answer's last token, and
+            # lm-eval scores a choice as all of an echo but its last token, the generated one.
+            return generated, "stop"
         if len(generated) == max_tokens:
             break
         if request.stop and _stop_at(_text(llama, generated), request.stop) is not None:

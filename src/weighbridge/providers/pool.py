@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 class ProviderPool:
     """Providers by instance name, per loop. With ``engines``, models whose weights are a local
-    file run on supervised engines (the gateway's choice) instead of in-process."""
+    GGUF file run on supervised engines (llama-server: the gateway's choice) instead of
+    in-process."""
 
     def __init__(self, engines: Engines | None = None) -> None:
         self.engines = engines
@@ -38,7 +39,8 @@ class ProviderPool:
             state = self._loops[loop] = _LoopState()
         provider = state.providers.get(target.provider_name)
         if provider is None:
-            if target.capabilities.weights == "file" and self.engines is not None:
+            weights = target.weight_file
+            if weights is not None and weights.suffix.lower() == ".gguf" and self.engines is not None:
                 from weighbridge.providers.engine import EngineProvider  # start-up: engines are heavy
 
                 provider = EngineProvider(self.engines)

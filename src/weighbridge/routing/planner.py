@@ -18,10 +18,14 @@ from weighbridge.routing.load import InFlight
 from weighbridge.routing.plan import plan
 from weighbridge.routing.routes import Route
 from weighbridge.targets import Target, resolve
-from weighbridge.types import ChatRequest, EmbeddingRequest, Message, TextRequest
+from weighbridge.types import ChatRequest, EmbeddingRequest, Message, ScoreRequest, TextRequest
 
 #: What each operation that is not a chat is called in an error.
-_OPERATION_NAMES: dict[Operation, str] = {"text": "text completions", "embeddings": "embeddings"}
+_OPERATION_NAMES: dict[Operation, str] = {
+    "text": "text completions",
+    "embeddings": "embeddings",
+    "score": "scoring continuations",
+}
 
 
 class Planner:
@@ -54,7 +58,7 @@ class Planner:
 
     def direct(
         self,
-        request: TextRequest | EmbeddingRequest,
+        request: TextRequest | EmbeddingRequest | ScoreRequest,
         operation: Operation,
         source: str,
         key_name: str | None = None,
@@ -130,7 +134,9 @@ class Planner:
         return Call(request, target, self.settings, source, key_name, route=route)
 
 
-def _prompt_chars(request: TextRequest | EmbeddingRequest) -> int:
+def _prompt_chars(request: TextRequest | EmbeddingRequest | ScoreRequest) -> int:
     """Characters to price a prompt by; token ids count as the fewest characters a token has."""
+    if isinstance(request, ScoreRequest):
+        return (len(request.prompt) + sum(map(len, request.continuations))) * CHARS_PER_TOKEN_FLOOR
     prompts = [request.prompt] if isinstance(request, TextRequest) else request.input
     return sum(len(p) if isinstance(p, str) else len(p) * CHARS_PER_TOKEN_FLOOR for p in prompts)
