@@ -127,6 +127,8 @@ def test_kill_9_then_the_same_command_asks_nothing_twice(tmp_path: Path) -> None
     copied = {c.prompt_id for c in cells if c.cached}
     asked = {c.prompt_id for c in cells if not c.cached}
     assert copied == answered and len(asked) == 40 - len(answered)  # each item asked exactly once
+    [weights] = {c.weight_sha256 for c in cells}  # what answered, as compare keeps it
+    assert weights is not None and len(weights) == 64
     [result] = json.loads(again.stdout)["results"]
     assert {s["n"] for s in result["scores"] if s["group"] == "all"} == {40}
 

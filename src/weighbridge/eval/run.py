@@ -131,10 +131,10 @@ async def _run_task(
                 values = await asyncio.to_thread(work.task.score, item, record)
             outcome = Outcome(item.id, item.group, record, values, cached=True)
             with client.store.connection() as db:
-                runs.save_cell(db, stored.cell(run_id, work.plan, outcome, key))
+                runs.save_cell(db, stored.cell(run_id, work.plan, outcome, key, identity))
         else:
             async with gate:
-                outcome = await _ask(client, run_id, work, item, key)
+                outcome = await _ask(client, run_id, work, item, key, identity)
         tally.count(work.plan, outcome)
         progress.finished(work.plan, outcome)
 
@@ -167,22 +167,22 @@ class _Tally:
             )
 
 
-async def _ask(client: Client, run_id: str, work: _Work, item: Item, key: str) -> Outcome:
+async def _ask(client: Client, run_id: str, work: _Work, item: Item, key: str, identity: str) -> Outcome:
     """Ask, store the record at once, then score and store the scores."""
     try:
         record = await work.task.ask(client, work.plan.model, item)
     except WeighbridgeError as exc:
         failed = Outcome(item.id, item.group, {}, {}, error=exc.message)
         with client.store.connection() as db:
-            runs.save_cell(db, stored.cell(run_id, work.plan, failed, key))
+            runs.save_cell(db, stored.cell(run_id, work.plan, failed, key, identity))
         return failed
     answered = Outcome(item.id, item.group, record, {})
     with client.store.connection() as db:
-        runs.save_cell(db, stored.cell(run_id, work.plan, answered, key))
+        runs.save_cell(db, stored.cell(run_id, work.plan, answered, key, identity))
     values = await asyncio.to_thread(work.task.score, item, record)  # may run generated code
     scored = Outcome(item.id, item.group, record, values)
     with client.store.connection() as db:
-        runs.save_cell(db, stored.cell(run_id, work.plan, scored, key))
+        runs.save_cell(db, stored.cell(run_id, work.plan, scored, key, identity))
     return scored
 
 

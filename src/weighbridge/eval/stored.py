@@ -91,7 +91,10 @@ def new_run(run_id: str, models: list[str], setup: dict[str, Any], plans: list[P
     )
 
 
-def cell(run_id: str, plan: Plan, outcome: Outcome, cell_hash: str) -> runs.CellRow:
+def cell(run_id: str, plan: Plan, outcome: Outcome, cell_hash: str, weights: str) -> runs.CellRow:
+    """``weights`` is what answered (:func:`~weighbridge.compare.cellkey.identity`): a local
+    file's ``sha256:...`` or a service's ``provider:upstream``, kept as compare keeps it."""
+    local = weights.startswith("sha256:")
     return runs.CellRow(
         run_id=run_id,
         model=plan.model,
@@ -102,6 +105,8 @@ def cell(run_id: str, plan: Plan, outcome: Outcome, cell_hash: str) -> runs.Cell
         output=None if outcome.error else json.dumps({"group": outcome.group, "record": outcome.record}),
         error=outcome.error,
         scores=[{"metric": m, "value": v} for m, v in outcome.values.items()],
+        weight_sha256=weights.removeprefix("sha256:") if local else None,
+        upstream_model=None if local else weights.partition(":")[2],
     )
 
 
