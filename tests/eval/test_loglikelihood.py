@@ -60,14 +60,18 @@ def test_an_echo_ends_on_the_generated_token_even_when_it_is_the_end_of_text() -
     """lm-eval reads a choice's log-likelihood from an echo with one token generated: every
     token past the prompt but the last, which it takes for the generated one. An answer that
     ends at once, on the end-of-text token, still has that token last, or lm-eval would drop
-    the choice's own last token instead."""
-    prompt = "<|im_start|>user\nWhat is 2+2? Answer with a number only.<|im_end|>\n<|im_start|>assistant\n4"
-    request = TextRequest(
-        model="smollm2-135m", prompt=prompt, max_tokens=1, echo=True, logprobs=1, temperature=0
-    )
+    the choice's own last token instead. (The transformers provider's: tests/providers/test_hf.py.)"""
     with Client(load_settings()) as client:
-        answer = client.complete_text(request)
+        assert_echo_ends_on_the_end_token(client, "smollm2-135m")
+
+
+def assert_echo_ends_on_the_end_token(client: Client, model: str) -> None:
+    """An echo whose one generated token is the end-of-text token keeps it last, scored."""
+    prompt = "<|im_start|>user\nWhat is 2+2? Answer with a number only.<|im_end|>\n<|im_start|>assistant\n4"
+    request = TextRequest(model=model, prompt=prompt, max_tokens=1, echo=True, logprobs=1, temperature=0)
+    answer = client.complete_text(request)
     assert answer.logprobs is not None and answer.finish_reason == "stop"
     assert answer.logprobs.tokens[-2:] == ["4", "<|im_end|>"]
-    assert len(answer.logprobs.tokens) == answer.usage.prompt_tokens + 1
+    assert answer.logprobs.token_logprobs[-1] is not None and answer.logprobs.token_logprobs[-1] > -1
+    assert len(answer.logprobs.tokens) == answer.usage.prompt_tokens + 1 == answer.usage.total_tokens
     assert answer.text == prompt  # the end token shows no text

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from weighbridge.errors import InvalidRequestError
-from weighbridge.providers.llamacpp_text import check_max_tokens
 from weighbridge.types import ChatRequest, FinishReason, TextCompletion, TextRequest, TokenLogprobs, Usage
 
 #: Per token: its log-probability given those before it (None for the first) and the most
@@ -108,8 +107,8 @@ def _generate(
     generated: list[int] = []
     for token in model.tokens_after(prompt, max_tokens, Sampling.of(request)):
         generated.append(token)
-        # An ending token is kept, as vLLM and the llama.cpp provider keep it: it shows no
-        # text, but it is the answer's last token, and lm-eval scores an echo but its last token.
+        # An ending token is kept, as vLLM keeps it: it shows no text, but it is the answer's
+        # last token, and lm-eval scores a choice as all of an echo but its last token.
         if model.ends(token) or (request.stop and stop_at(model.text(generated), request.stop) is not None):
             return generated, "stop"
     return generated, "length"
@@ -141,6 +140,17 @@ def stop_at(text: str, stops: list[str] | None) -> int | None:
     """Where the first stop string in ``text`` begins, if one does."""
     cuts = [text.find(s) for s in stops or [] if s and s in text]
     return min(cuts) if cuts else None
+
+
+def check_max_tokens(n_ctx: int, max_tokens: int | None) -> None:
+    """Refuse an answer longer than the whole context (``n_ctx`` tokens), as OpenAI does:
+    clamped instead, it would hold a worker or an engine's slot for as long as the context
+    takes to fill. An answer that only runs into the context's end is cut there (``length``),
+    as llama.cpp's server does."""
+    if max_tokens is not None and max_tokens > n_ctx:
+        raise InvalidRequestError(
+            f"max_tokens {max_tokens} is more than this model's whole context here ({n_ctx} tokens)"
+        )
 
 
 def too_long(tokens: int, n_ctx: int) -> InvalidRequestError:

@@ -12,8 +12,8 @@ from typing import Any, cast
 
 from weighbridge.engines.pool import Engines
 from weighbridge.errors import ProviderError
+from weighbridge.providers.completions import check_max_tokens
 from weighbridge.providers.llamacpp import LlamaCppProvider, context_tokens
-from weighbridge.providers.llamacpp_text import check_max_tokens
 from weighbridge.providers.openai import OpenAIProvider
 from weighbridge.targets import Target
 from weighbridge.types import (

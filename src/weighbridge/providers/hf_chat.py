@@ -9,10 +9,9 @@ from collections.abc import Generator
 
 from weighbridge.errors import InvalidRequestError
 from weighbridge.providers import chat_template
-from weighbridge.providers.completions import Sampling
+from weighbridge.providers.completions import Sampling, check_max_tokens
 from weighbridge.providers.hf_model import Checkpoint
 from weighbridge.providers.llamacpp import StopScanner
-from weighbridge.providers.llamacpp_text import check_max_tokens
 from weighbridge.types import ChatRequest, Completion, FinishReason, StreamChunk, Usage
 
 

@@ -29,7 +29,7 @@ from weighbridge.errors import (
     ProviderError,
     WeighbridgeError,
 )
-from weighbridge.providers import chat_template, llamacpp_score, llamacpp_text
+from weighbridge.providers import chat_template, completions, llamacpp_score, llamacpp_text
 from weighbridge.providers.gguf_meta import read_metadata
 from weighbridge.targets import Target
 from weighbridge.types import (
@@ -173,7 +173,7 @@ class _Worker:
         request = job.request
         assert isinstance(request, ChatRequest)
         prompt_tokens = _prompt_tokens(llama, request)
-        llamacpp_text.check_max_tokens(llama.n_ctx(), request.max_tokens)
+        completions.check_max_tokens(llama.n_ctx(), request.max_tokens)
         room = llama.n_ctx() - len(prompt_tokens)
         if room < 1:
             raise InvalidRequestError(
