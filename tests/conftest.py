@@ -3,6 +3,7 @@ The helpers behind them are in ``tests/support``."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from collections.abc import Iterator
@@ -102,6 +103,20 @@ def cloud(script: Script) -> Iterator[Upstream]:
 @pytest.fixture(scope="session")
 def embedded_path() -> Path:
     return weight_path(EMBEDDED_FILE)
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The embedded GGUF as a float32 safetensors checkpoint with its tokenizer, made the way a
+    fine-tune makes its base (about 20 s on 2 cores), once for the whole run: the xdist workers
+    share one folder, the first to get there building it while the others wait."""
+    from tests.support.checkpoints import dequantized_embedded
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent  # the run's, above each worker's own
+    with (shared / "hf-checkpoint.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return dequantized_embedded(shared / "hf-checkpoint-home")
 
 
 @pytest.fixture(scope="session")

@@ -11,62 +11,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support.evals import asked, lm_eval_task, write_gsm8k
+from tests.support import evals
+from tests.support.evals import (
+    DEV,
+    MMLU_TASK,
+    QUESTIONS,
+    asked,
+    lm_eval_task,
+    loglikelihoods,
+    results,
+    samples,
+    write_gsm8k,
+    write_jsonl,
+    write_mmlu,
+)
 from tests.support.gateway import serving
 from weighbridge.eval.gsm8k import FILTERS, GSM8K
 from weighbridge.eval.scores import mean_score
 from weighbridge.eval.task import GENERATION, LOGLIKELIHOOD, Item, Setup, Task
 from weighbridge.eval.tasks import MULTIPLE_CHOICE as TASKS
 
-QUESTIONS = [
-    ("What is the capital of France?", ["Berlin", "Paris", "Madrid", "Rome"], 1),
-    ("What is the capital of Japan?", ["Tokyo", "Seoul", "Beijing", "Bangkok"], 0),
-    ("Which ocean is the largest?", ["Atlantic", "Indian", "Arctic", "Pacific"], 3),
-    ("What is the capital of Italy?", ["Milan", "Rome", "Naples", "Turin"], 1),
-    ("Which continent is Egypt in?", ["Asia", "Europe", "Africa", "Oceania"], 2),
-    ("What is the capital of Spain?", ["Lisbon", "Barcelona", "Madrid", "Seville"], 2),
-]
-DEV = [
-    ("What is the capital of Germany?", ["Berlin", "Vienna", "Bern", "Prague"], 0),
-    ("Which river flows through Cairo?", ["Amazon", "Danube", "Nile", "Thames"], 2),
-]
-#: lm-eval's MMLU template (lm_eval/tasks/mmlu/default/_default_template_yaml), for one subject.
-TASK_YAML = """
-task: wb_mmlu_geography
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {test}
-    dev: {dev}
-test_split: test
-fewshot_split: dev
-fewshot_config:
-  sampler: first_n
-output_type: multiple_choice
-description: "The following are multiple choice questions (with answers) about geography.\\n\\n"
-doc_to_text: "{{{{question.strip()}}}}\\nA. {{{{choices[0]}}}}\\nB. {{{{choices[1]}}}}\\nC. {{{{choices[2]}}}}\\nD. {{{{choices[3]}}}}\\nAnswer:"
-doc_to_choice: ["A", "B", "C", "D"]
-doc_to_target: answer
-metric_list:
-  - metric: acc
-metadata:
-  version: 1.0
-"""
-
 
 def run_lm_eval(tmp_path: Path, base: str, task: str, tasks: Path, *extra: str, chat: bool = False) -> Path:
     """lm-eval as users run it against the gateway, offline (``chat``: as a chat model, the only
     way a chat API takes it); where it wrote its results."""
-    out = tmp_path / "out"
     model = (
         ["--model", "local-chat-completions", "--apply_chat_template",
          "--model_args", f"model=smollm2-135m,base_url={base}/v1/chat/completions,max_retries=1"]
@@ -74,37 +48,16 @@ def run_lm_eval(tmp_path: Path, base: str, task: str, tasks: Path, *extra: str, 
         else ["--model", "local-completions",
               "--model_args", f"model=smollm2-135m,base_url={base}/v1/completions,tokenizer_backend=remote,max_retries=1"]
     )  # fmt: skip
-    run = subprocess.run(
-        [sys.executable, "-m", "lm_eval", *model,
-         "--tasks", task, "--include_path", str(tasks), "--output_path", str(out), "--log_samples", *extra],
-        env=dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf")),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    return out
-
-
-def rows(items: list[tuple[str, list[str], int]]) -> list[dict[str, object]]:
-    return [{"question": q, "subject": "geography", "choices": c, "answer": a} for q, c, a in items]
-
-
-def write_jsonl(path: Path, items: list[dict[str, object]]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in items))
-    return path
+    return evals.run_lm_eval(tmp_path, model, task, tasks, *extra)
 
 
 @pytest.mark.long(25)
 def test_loglikelihoods_equal_lm_evaluation_harness_item_by_item(home: Path, tmp_path: Path) -> None:
-    test_file = write_jsonl(tmp_path / "test.jsonl", rows(QUESTIONS))
-    dev_file = write_jsonl(tmp_path / "dev.jsonl", rows(DEV))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "wb_mmlu_geography.yaml").write_text(TASK_YAML.format(test=test_file, dev=dev_file))
-
+    tasks = write_mmlu(tmp_path)
     with serving(home) as base:
-        out = run_lm_eval(tmp_path, base, "wb_mmlu_geography", tasks, "--num_fewshot", "2")
-    theirs = {s["doc_id"]: [float(r[0][0]) for r in s["resps"]] for s in samples(out)}
-    their_acc = results(out, "wb_mmlu_geography")
+        out = run_lm_eval(tmp_path, base, MMLU_TASK, tasks, "--num_fewshot", "2")
+    theirs = loglikelihoods(out)
+    their_acc = results(out, MMLU_TASK)
 
     task = TASKS["mmlu"]
     ours = asked(task, task.items(Setup(shots=2, data_dir=tmp_path), LOGLIKELIHOOD))
@@ -113,15 +66,6 @@ def test_loglikelihoods_equal_lm_evaluation_harness_item_by_item(home: Path, tmp
         mine = record["loglikelihoods"]
         assert mine == pytest.approx(theirs[doc_id], abs=1e-3), (doc_id, mine, theirs[doc_id])
     assert _mean(task, ours, "acc") == pytest.approx(their_acc["acc,none"])
-
-
-def samples(out: Path) -> list[dict[str, Any]]:
-    """lm-eval's per-item log (``--log_samples``): one line per item, and per filter."""
-    return [json.loads(line) for line in next(out.rglob("samples_*.jsonl")).read_text().splitlines()]
-
-
-def results(out: Path, task: str) -> dict[str, Any]:
-    return dict(json.loads(next(out.rglob("results_*.json")).read_text())["results"][task])
 
 
 def _mean(task: Task, answered: list[tuple[Item, dict[str, Any]]], metric: str) -> float:
@@ -173,7 +117,7 @@ def test_arc_few_shot_and_acc_norm_equal_lm_evaluation_harness(home: Path, tmp_p
     (tasks / "wb_arc.yaml").write_text(ARC_YAML.format(test=test_file, train=train_file))
     with serving(home) as base:
         out = run_lm_eval(tmp_path, base, "wb_arc", tasks, "--num_fewshot", "2")
-    theirs = {s["doc_id"]: [float(r[0][0]) for r in s["resps"]] for s in samples(out)}
+    theirs = loglikelihoods(out)
     their = results(out, "wb_arc")
 
     task = TASKS["arc_easy"]

@@ -1,6 +1,6 @@
 """Hugging Face checkpoints through transformers, on a real checkpoint: the embedded model,
-dequantized from its GGUF by transformers and saved as safetensors once for the module (about
-20 s on 2 cores; each model then loads in about a second)."""
+dequantized from its GGUF by transformers and saved as safetensors once for the test run (the
+``hf_checkpoint`` fixture, about 20 s on 2 cores; each model then loads in about a second)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_bad_input import assert_one_line_error
+from tests.eval.test_loglikelihood import assert_echo_ends_on_the_end_token
 from tests.support.cli import invoke
 from weighbridge.client import Client
 from weighbridge.config import load_settings
 from weighbridge.errors import InvalidRequestError, ModelLoadError
-from weighbridge.own import lora_base
 from weighbridge.types import EmbeddingRequest, ScoreRequest, TextRequest
 from weighbridge.weights import weight_sha256
 
@@ -26,31 +26,14 @@ TEXT = "The capital of France is Paris. It is known for the Eiffel Tower and its
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded GGUF as a float32 safetensors checkpoint with its tokenizer (made the way a
-    fine-tune makes its base)."""
-    home = tmp_path_factory.mktemp("hf-home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WEIGHBRIDGE_HOME", str(home))
-        env.delenv("WEIGHBRIDGE_CONFIG", raising=False)
-        settings = load_settings()
-        store = settings.open_store()
-        try:
-            base = lora_base.find(settings, "smollm2-135m", lambda path: weight_sha256(store, path))
-        finally:
-            store.close()
-        return lora_base.dequantized(settings, base)
-
-
-@pytest.fixture(scope="module")
-def adapter(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def adapter(hf_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LoRA adapter with random (nonzero) weights on the attention projections."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from weighbridge.providers.hf_load import load_checkpoint, peft_quietly
 
-    model, _ = load_checkpoint(checkpoint)
+    model, _ = load_checkpoint(hf_checkpoint)
     torch.manual_seed(0)
     config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     folder = tmp_path_factory.mktemp("adapter")
@@ -60,12 +43,12 @@ def adapter(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def client(home: Path, checkpoint: Path, adapter: Path) -> Iterator[Client]:
+def client(home: Path, hf_checkpoint: Path, adapter: Path) -> Iterator[Client]:
     """A client whose config declares the checkpoint, and the checkpoint with the adapter."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(
-        f'[models.smol-hf]\nfile = "{checkpoint}"\nsystem_prompt = "You are a helpful assistant."\n'
-        f'[models.smol-tuned]\nfile = "{checkpoint}"\nadapter = "{adapter}"\n'
+        f'[models.smol-hf]\nfile = "{hf_checkpoint}"\nsystem_prompt = "You are a helpful assistant."\n'
+        f'[models.smol-tuned]\nfile = "{hf_checkpoint}"\nadapter = "{adapter}"\n'
     )
     with Client() as made:
         yield made
@@ -100,7 +83,7 @@ def test_chat_answers_streams_and_stops_through_the_client(client: Client) -> No
     assert "4" in cut.content and "5" not in cut.content and cut.finish_reason == "stop"
 
 
-def test_echo_logprobs_are_the_models_and_agree_with_llama_cpp(client: Client, checkpoint: Path) -> None:
+def test_echo_logprobs_are_the_models_and_agree_with_llama_cpp(client: Client, hf_checkpoint: Path) -> None:
     """The same log-probabilities as a direct torch computation, for text and for token ids;
     and near llama.cpp's on the GGUF the checkpoint came from: the weights are the same Q4_1
     values, but llama.cpp multiplies them against 8-bit-quantized activations."""
@@ -115,7 +98,7 @@ def test_echo_logprobs_are_the_models_and_agree_with_llama_cpp(client: Client, c
     info = client.run_async(lambda: client.atokenizer("smol-hf", "tokenizer_info"))
     assert info["eos_token"] == "<|im_end|>" and "im_start" in info["chat_template"]
 
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(hf_checkpoint, dtype=torch.float32)
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0, :-1].double()
     direct = logits.log_softmax(-1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0].tolist()
@@ -125,6 +108,12 @@ def test_echo_logprobs_are_the_models_and_agree_with_llama_cpp(client: Client, c
     assert gguf_tokens == tokens
     gaps = [abs(a - b) for a, b in zip(logprobs[1:], gguf_logprobs[1:], strict=True)]
     assert max(gaps) < 0.3 and sum(gaps) / len(gaps) < 0.1, gaps
+
+
+def test_an_echo_keeps_the_end_of_text_token_it_generated(client: Client) -> None:
+    """As the llama.cpp provider's does (tests/eval/test_loglikelihood.py): an echo that ends
+    on the end-of-text token has it last, with its log-probability, as lm-eval reads an echo."""
+    assert_echo_ends_on_the_end_token(client, "smol-hf")
 
 
 def test_continuations_score_as_their_echoed_tokens_do(client: Client) -> None:
@@ -160,7 +149,7 @@ def test_embeddings_are_unit_vectors_of_the_hidden_size(client: Client) -> None:
 
 
 def test_a_lora_adapter_changes_the_logprobs_and_the_weights_identity(
-    client: Client, checkpoint: Path, adapter: Path
+    client: Client, hf_checkpoint: Path, adapter: Path
 ) -> None:
     base_tokens, base = echo_logprobs(client, "smol-hf", TEXT)
     tuned_tokens, tuned = echo_logprobs(client, "smol-tuned", TEXT)
@@ -169,19 +158,21 @@ def test_a_lora_adapter_changes_the_logprobs_and_the_weights_identity(
 
     plain = client.chat(QUESTION, model="smol-hf", max_tokens=2, temperature=0).weight_sha256
     tuned_sha = client.chat(QUESTION, model="smol-tuned", max_tokens=2, temperature=0).weight_sha256
-    assert plain == weight_sha256(client.store, checkpoint)
-    by_path = client.chat(QUESTION, model=str(checkpoint), max_tokens=2)  # a folder names a model too
+    assert plain == weight_sha256(client.store, hf_checkpoint)
+    by_path = client.chat(QUESTION, model=str(hf_checkpoint), max_tokens=2)  # a folder names a model too
     assert by_path.provider == "transformers" and by_path.weight_sha256 == plain
-    assert tuned_sha == weight_sha256(client.store, checkpoint, adapter) != plain
+    assert tuned_sha == weight_sha256(client.store, hf_checkpoint, adapter) != plain
 
 
-def test_missing_or_invalid_folders_are_one_line_errors(home: Path, tmp_path: Path, checkpoint: Path) -> None:
+def test_missing_or_invalid_folders_are_one_line_errors(
+    home: Path, tmp_path: Path, hf_checkpoint: Path
+) -> None:
     home.mkdir(parents=True, exist_ok=True)
     not_adapter = tmp_path / "empty"
     not_adapter.mkdir()
     (home / "config.toml").write_text(
         f'[models.gone]\nfile = "{tmp_path / "nowhere"}"\nprovider = "transformers"\n'
-        f'[models.bad-adapter]\nfile = "{checkpoint}"\nadapter = "{not_adapter}"\n'
+        f'[models.bad-adapter]\nfile = "{hf_checkpoint}"\nadapter = "{not_adapter}"\n'
         f'[models.gguf-adapter]\nfile = "{tmp_path / "x.gguf"}"\nadapter = "{not_adapter}"\n'
     )
     (tmp_path / "x.gguf").write_bytes(b"GGUF")
@@ -192,19 +183,19 @@ def test_missing_or_invalid_folders_are_one_line_errors(home: Path, tmp_path: Pa
 
 
 def test_pin_covers_the_checkpoint_folder_and_its_adapter(
-    home: Path, tmp_path: Path, checkpoint: Path, adapter: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, hf_checkpoint: Path, adapter: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lock = tmp_path / "weighbridge.lock"
     monkeypatch.setenv("WEIGHBRIDGE_LOCK", str(lock))
     mine = shutil.copytree(adapter, tmp_path / "adapter")
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(f'[models.tuned]\nfile = "{checkpoint}"\nadapter = "{mine}"\n')
+    (home / "config.toml").write_text(f'[models.tuned]\nfile = "{hf_checkpoint}"\nadapter = "{mine}"\n')
     assert invoke("pin", "-m", "tuned").returncode == 0
     pinned = json.loads(lock.read_text())["files"]["tuned"]
-    assert pinned["path"] == str(checkpoint) and pinned["adapter"] == str(mine)
+    assert pinned["path"] == str(hf_checkpoint) and pinned["adapter"] == str(mine)
     store = load_settings().open_store()
     try:
-        assert pinned["sha256"] == weight_sha256(store, checkpoint, mine)
+        assert pinned["sha256"] == weight_sha256(store, hf_checkpoint, mine)
     finally:
         store.close()
 
