@@ -41,8 +41,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("client", ["weighbridge.attempts", "weighbridge.streaming", "weighbridge.client"]),
     ("money, compare, own", ["weighbridge.money", "weighbridge.compare", "weighbridge.own"]),
     ("eval: standard benchmarks on the compare store", ["weighbridge.eval"]),
+    ("revalidate: stored runs made again on a replacement model", ["weighbridge.revalidate"]),
     ("server: the two wires, access, sessions", ["weighbridge.server"]),
     ("web: the page's routes", ["weighbridge.web"]),
+    ("evidence: what the runs, the votes and the log say of each model", ["weighbridge.evidence"]),
     ("the gateway app: API and page routes together", ["weighbridge.server.app"]),
     ("CLI and the library's front door", ["weighbridge.cli", "weighbridge"]),
 ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -112,6 +113,21 @@ class ModelEntry(_Strict):
     serve: list[ServeOption] = Field(default_factory=list)
     price: Price | None = None
     benchmarks: list[Benchmark] = Field(default_factory=list)
+
+    @field_validator("deprecated", mode="before")
+    @classmethod
+    def _a_date(cls, value: object) -> object:
+        """A TOML date (unquoted) or an ISO date string, kept as the string. Checked here, so a
+        mistyped date fails as the config loads rather than never warning
+        (:mod:`weighbridge.catalog.retirement` reads it)."""
+        if isinstance(value, date):  # a TOML date-time counts by its day
+            return (value.date() if isinstance(value, datetime) else value).isoformat()
+        if isinstance(value, str):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+        return value
 
 
 class SelfHosting(_Strict):

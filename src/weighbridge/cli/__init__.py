@@ -20,6 +20,7 @@ from weighbridge.cli import (
     db,
     drift,
     evals,
+    evidence,
     finetune,
     keys,
     logs,
@@ -27,6 +28,8 @@ from weighbridge.cli import (
     pin,
     ps,
     quantize,
+    revalidate,
+    routes,
     run,
     serve,
     spend,
@@ -75,6 +78,7 @@ def cli(ctx: click.Context, config: str | None, allow_unpinned: bool) -> None:
 
 
 cli.add_command(models.models)
+cli.add_command(routes.routes)
 cli.add_command(run.run)
 cli.add_command(logs.logs)
 cli.add_command(serve.serve)
@@ -82,6 +86,8 @@ cli.add_command(ps.ps)
 cli.add_command(audit.audit)
 cli.add_command(db.db)
 cli.add_command(evals.eval_command)
+cli.add_command(evidence.evidence)
+cli.add_command(revalidate.revalidate)
 cli.add_command(keys.keys)
 cli.add_command(compare.compare)
 cli.add_command(compare.runs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import click
 
@@ -16,7 +17,9 @@ from weighbridge.cli import context
 @click.pass_context
 def models(ctx: click.Context, runnable: bool, open_only: bool, as_json: bool) -> None:
     """List the models: open or closed, licence, price, context, and whether each can run now
-    (and if not, what is missing: a key, a file)."""
+    (and if not, what is missing: a key, a file). Models that retire within 90 days, or have
+    retired, are named on stderr with the date and its source."""
+    from weighbridge.catalog.retirement import retirement_warning
     from weighbridge.targets import availability
 
     catalog = context.settings(ctx).catalog
@@ -28,10 +31,18 @@ def models(ctx: click.Context, runnable: bool, open_only: bool, as_json: bool) -
         if runnable and not ok:
             continue
         rows.append((model_id, entry, ok, why))
+    today = date.today()
+    retiring = {mid: retirement_warning(catalog, mid, today) for mid, *_ in rows}
 
     if as_json:
         out = [
-            {"id": mid, **entry.model_dump(exclude_none=True), "runnable": ok, "runnable_reason": why}
+            {
+                "id": mid,
+                **entry.model_dump(exclude_none=True),
+                "runnable": ok,
+                "runnable_reason": why,
+                "retirement_warning": retiring[mid],
+            }
             for mid, entry, ok, why in rows
         ]
         click.echo(json.dumps(out, indent=2))
@@ -67,7 +78,26 @@ def models(ctx: click.Context, runnable: bool, open_only: bool, as_json: bool) -
         ]
         table.add_row(*cells)
     console.print(table)
+    warn_retiring([line for line in retiring.values() if line])
 
 
 def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+def warn_retiring(lines: list[str]) -> None:
+    """The retirement warnings on stderr, wrapped to the terminal (stdout stays one line per
+    row for grep), with the command that weighs a replacement on the runs already made."""
+    if not lines:
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True, highlight=False)
+    if not err.is_terminal:  # a pipe or a file: one warning a line, never cut
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {escape(line)}")
+    err.print(
+        "'weighbridge revalidate OLD --with NEW' re-runs the stored runs of a model on its replacement."
+    )

@@ -119,6 +119,9 @@ class PromptSet(BaseModel):
 
     source: str
     description: str | None = None
+    #: What the set measures, so its scores are evidence for that task (``weighbridge
+    #: evidence``) whatever the file is called; None: the file's name without its extension.
+    task: str | None = Field(default=None, min_length=1)
     models: list[str] = Field(default_factory=list)
     system: str | None = None
     options: Options = Field(default_factory=Options)

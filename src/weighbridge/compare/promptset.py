@@ -6,8 +6,8 @@
   is a variable (so a sheet with ``text`` and ``label`` columns needs no JSON at all).
 * YAML, in promptfoo's shape: ``prompts`` (templates), ``tests`` (each with ``vars``,
   ``assert``, optional ``reference``), ``defaultTest`` merged into every test, ``models`` (or
-  promptfoo's ``providers``), and optional ``description``, ``system``, ``options``. Each
-  prompt is asked with each test.
+  promptfoo's ``providers``), and optional ``description``, ``task`` (what the set measures),
+  ``system``, ``options``. Each prompt is asked with each test.
 
 A case with a reference and no checks is scored by normalised match against it. Every
 problem is one :class:`PromptSetError` line naming the file, the line and the field.
@@ -99,6 +99,7 @@ class _Suite(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     description: str | None = None
+    task: str | None = Field(default=None, min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
     system: str | None = None
     options: Options = Field(default_factory=Options)
@@ -254,6 +255,7 @@ def _build(
     return PromptSet(
         source=str(path),
         description=suite.description,
+        task=suite.task,
         models=list(dict.fromkeys([*suite.models, *suite.providers])),
         system=suite.system,
         options=suite.options,

@@ -33,6 +33,9 @@ from weighbridge.types import ChatRequest
 
 T = TypeVar("T")
 
+#: A stored run's parameters that no model is sent (see :func:`_around`).
+_SYSTEM, _JUDGE = "system", "judge"
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -189,9 +192,10 @@ async def run(
         status="running",
         source=prompt_set.source,
         description=prompt_set.description,
+        task=prompt_set.task,
         models=models,
         skipped=skipped,
-        params={**params, **({"system": options.system} if options.system else {})},
+        params={**params, **_around(options, prompt_set, judge_model)},
         samples=options.samples,
         cases=[c.model_dump(mode="json") for c in prompt_set.cases],
         owner=runs.this_process(),
@@ -218,6 +222,29 @@ async def run(
         with client.store.connection() as db:
             runs.finish_run(db, run_id, status)
     return run_id
+
+
+def _around(options: RunOptions, prompt_set: PromptSet, judge_model: str) -> dict[str, Any]:
+    """What the command line added around the models' parameters (the system prompt, the judge
+    of checks that name none), stored with them so the run can be made again from the store."""
+    added: dict[str, Any] = {_SYSTEM: options.system} if options.system else {}
+    if any(TYPES[check.type].kind != "pure" for case in prompt_set.cases for check in case.checks):
+        added[_JUDGE] = judge_model
+    return added
+
+
+def rerun_options(run: runs.RunRow, models: Sequence[str]) -> RunOptions:
+    """The options that ask ``models`` what the stored ``run`` asked its own models: the same
+    parameters, system prompt, samples and judge (the default model for a run stored without
+    one), reusing every answer already stored."""
+    params = {k: v for k, v in run.params.items() if k not in (_SYSTEM, _JUDGE)}
+    return RunOptions(
+        models=models,
+        params=params,
+        system=run.params.get(_SYSTEM),
+        samples=run.samples,
+        judge_model=run.params.get(_JUDGE),
+    )
 
 
 async def _jobs(

@@ -14,6 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from weighbridge.client import Client
 from weighbridge.compare import cellkey
@@ -203,3 +204,10 @@ def _setup_dict(setup: Setup) -> dict[str, object]:
     data = asdict(setup)
     data["data_dir"] = str(setup.data_dir) if setup.data_dir is not None else None
     return data
+
+
+def stored_setup(run: runs.RunRow) -> Setup:
+    """The setup a stored evaluation ran with (as :func:`_setup_dict` kept it), to run it again."""
+    data = dict(run.params["eval"]["setup"])
+    folder = data.pop("data_dir")
+    return Setup(**data, data_dir=Path(folder) if folder is not None else None)

@@ -319,6 +319,12 @@ def m012_chain_without_forks(db: Connection) -> None:
     db.execute("CREATE UNIQUE INDEX inferences_prev_hash ON inferences (prev_hash)")
 
 
+def m013_run_task(db: Connection) -> None:
+    """The task a compare run's prompt set names, so its scores count as evidence for that task
+    (``weighbridge evidence``); a run without one is read under its prompt file's name."""
+    db.execute("ALTER TABLE compare_runs ADD COLUMN task TEXT")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_inferences,
     m002_weight_hashes,
@@ -332,6 +338,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m010_benchmarks,
     m011_replicas,
     m012_chain_without_forks,
+    m013_run_task,
 ]
 _LOCK = "weighbridge.migrations"
 

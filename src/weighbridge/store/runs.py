@@ -43,6 +43,8 @@ class RunRow:
     description: str | None = None
     finished_at: str | None = None
     owner: str | None = None
+    #: The task the prompt set names; None for one that names none (and for an evaluation).
+    task: str | None = None
 
 
 @dataclass
@@ -158,14 +160,21 @@ def recent_runs(db: Connection, limit: int) -> list[tuple[RunRow, int, int]]:
     return [(_run(row[: len(_RUN_COLUMNS)]), int(row[-2]), int(row[-1])) for row in rows]
 
 
+def all_runs(db: Connection) -> list[RunRow]:
+    """Every run, compare or eval, oldest first: what the evidence table is read from."""
+    rows = db.execute(
+        f"SELECT {', '.join(_RUN_COLUMNS)} FROM compare_runs ORDER BY created_at, rowid"
+    ).fetchall()
+    return [_run(row) for row in rows]
+
+
 def find_run(db: Connection, prefix: str) -> RunRow:
     """The run whose id is ``prefix`` or starts with it; one clear error otherwise."""
     if not prefix:
         raise InvalidRequestError("give a run id (see 'weighbridge runs')")
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = db.execute(
         f"SELECT {', '.join(_RUN_COLUMNS)} FROM compare_runs WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
-        (prefix, escaped + "%"),
+        (prefix, _literal(prefix) + "%"),
     ).fetchall()
     exact = [r for r in rows if r[0] == prefix]
     if exact:
@@ -177,6 +186,21 @@ def find_run(db: Connection, prefix: str) -> RunRow:
             f"'{prefix}' matches several runs ({', '.join(r[0] for r in rows)}...): give more of the id"
         )
     return _run(rows[0])
+
+
+def runs_using(db: Connection, model: str) -> list[RunRow]:
+    """Every run, compare or eval, that asked ``model`` (not one that skipped it), newest first."""
+    rows = db.execute(
+        f"SELECT {', '.join(_RUN_COLUMNS)} FROM compare_runs WHERE models LIKE ? ESCAPE '\\' "
+        "ORDER BY created_at DESC, rowid DESC",
+        ("%" + _literal(json.dumps(model)) + "%",),
+    ).fetchall()
+    return [run for run in map(_run, rows) if model in run.models]  # LIKE narrows, this decides
+
+
+def _literal(text: str) -> str:
+    """``text`` for a LIKE pattern (with ``ESCAPE '\\'``) that matches it and nothing else."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def judgement(db: Connection, judgement_hash: str) -> Judgement | None:
