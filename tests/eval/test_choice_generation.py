@@ -113,6 +113,7 @@ def test_a_chat_only_model_is_scored_on_the_letters_it_writes(
     records = asyncio.run(asked())
     assert [r["letter"] for r in records] == ["B", "A", None]
     assert [r["reply"] for r in records] == ["The answer is (B).", "**a**", "I am not sure."]
+    assert {r["upstream_model"] for r in records} == {MESSAGE["model"]}  # the snapshot that answered
     assert [task.score(item, r) for item, r in zip(items, records, strict=True)] == [
         {"acc": 1.0},
         {"acc": 0.0},

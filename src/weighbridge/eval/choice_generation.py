@@ -60,8 +60,12 @@ def _listed(marks: list[str]) -> str:
 
 async def ask_letter(client: Client, model: str, item: Item) -> dict[str, Any]:
     """The reply, and the letter read out of it (``None`` when it names none: scored wrong)."""
-    reply = await generate(client, model, item.ask)
-    return {"reply": reply, "letter": extract_letter(reply, item.reference["letters"])}
+    reply, snapshot = await generate(client, model, item.ask)
+    return {
+        "reply": reply,
+        "letter": extract_letter(reply, item.reference["letters"]),
+        "upstream_model": snapshot,
+    }
 
 
 def extract_letter(reply: str, marks: list[str]) -> str | None:

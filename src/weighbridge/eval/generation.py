@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from weighbridge.client import Client
 
@@ -29,7 +29,14 @@ def generation_ask(
     return {"messages": messages, "until": until, "max_tokens": max_tokens, "temperature": 0}
 
 
-async def generate(client: Client, model: str, ask: dict[str, Any]) -> str:
+class Reply(NamedTuple):
+    text: str
+    #: The snapshot that answered, where the provider says (a record keeps it under
+    #: ``upstream_model``, so the answer is filed under the weights that gave it).
+    upstream_model: str | None
+
+
+async def generate(client: Client, model: str, ask: dict[str, Any]) -> Reply:
     """The model's answer to ``ask`` (made by :func:`generation_ask`), cut at the first stop
     string as lm-eval cuts it, whether or not the provider stopped there itself."""
     until = list(ask["until"])
@@ -40,7 +47,7 @@ async def generate(client: Client, model: str, ask: dict[str, Any]) -> str:
         temperature=ask["temperature"],
         **({"stop": until[:4]} if until else {}),
     )
-    return cut(response.content or "", until)
+    return Reply(cut(response.content or "", until), response.upstream_model)
 
 
 def cut(text: str, until: list[str]) -> str:

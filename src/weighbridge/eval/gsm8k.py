@@ -109,8 +109,12 @@ class GSM8K:
 
     async def ask(self, client: Client, model: str, item: Item) -> dict[str, Any]:
         """The reply, and the answer each filter reads out of it."""
-        reply = await generate(client, model, item.ask)
-        return {"reply": reply, **{name: extract(reply, name) for name in FILTERS}}
+        reply, snapshot = await generate(client, model, item.ask)
+        return {
+            "reply": reply,
+            **{name: extract(reply, name) for name in FILTERS},
+            "upstream_model": snapshot,
+        }
 
     def score(self, item: Item, record: dict[str, Any]) -> dict[str, float]:
         return {

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.eval.datasets import humaneval
-from weighbridge.eval.generation import cut
+from weighbridge.eval.generation import Reply, cut
 from weighbridge.eval.sandbox import Limits, Outcome, isolation, not_contained, run_program
 from weighbridge.eval.task import GENERATION, Item, Setup
 from weighbridge.targets import resolve
@@ -160,8 +160,12 @@ class HumanEvalTask:
         # APIs mostly take chat alone, whatever their wire format offers.
         raw_text = "prompt" in item.ask and target.runs_locally and target.capabilities.offers("text")
         form = TEXT if raw_text else CHAT
-        completions = [await _complete(client, model, item.ask, form, i) for i in range(item.ask["samples"])]
-        return {"form": form, "completions": completions}
+        replies = [await _complete(client, model, item.ask, form, i) for i in range(item.ask["samples"])]
+        return {
+            "form": form,
+            "completions": [reply.text for reply in replies],
+            "upstream_model": replies[-1].upstream_model,
+        }
 
     def score(self, item: Item, record: dict[str, Any]) -> dict[str, float]:
         """Runs every completion's program in the sandbox, as many at once as there are cores,
@@ -183,7 +187,7 @@ class HumanEvalTask:
         return {f"pass@{k}": pass_at_k(len(outcomes), passed, k) for k in self.ks}
 
 
-async def _complete(client: Client, model: str, ask: dict[str, Any], form: str, index: int) -> str:
+async def _complete(client: Client, model: str, ask: dict[str, Any], form: str, index: int) -> Reply:
     params: dict[str, Any] = {
         "max_tokens": ask["max_tokens"],
         "temperature": ask["temperature"],
@@ -192,10 +196,10 @@ async def _complete(client: Client, model: str, ask: dict[str, Any], form: str, 
     if "seed" in ask:
         params |= {"top_p": ask["top_p"], "seed": ask["seed"] + index}
     if form == TEXT:
-        text = (await client.acomplete_text(TextRequest(model=model, prompt=ask["prompt"], **params))).text
-    else:
-        text = (await client.achat(ask["messages"], model=model, **params)).content or ""
-    return cut(text, ask["until"])
+        done = await client.acomplete_text(TextRequest(model=model, prompt=ask["prompt"], **params))
+        return Reply(cut(done.text, ask["until"]), done.upstream_model)
+    answer = await client.achat(ask["messages"], model=model, **params)
+    return Reply(cut(answer.content or "", ask["until"]), answer.upstream_model)
 
 
 def _code(form: str, completion: str) -> str:

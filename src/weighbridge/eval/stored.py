@@ -92,8 +92,9 @@ def new_run(run_id: str, models: list[str], setup: dict[str, Any], plans: list[P
 
 
 def cell(run_id: str, plan: Plan, outcome: Outcome, cell_hash: str, weights: str) -> runs.CellRow:
-    """``weights`` is what answered (:func:`~weighbridge.compare.cellkey.identity`): a local
-    file's ``sha256:...`` or a service's ``provider:upstream``, kept as compare keeps it."""
+    """``weights`` is what was asked (:func:`~weighbridge.compare.cellkey.identity`): a local
+    file's ``sha256:...`` or a service's ``provider:upstream``; a service's answer is filed
+    under the snapshot that gave it where the record names one, as compare files it."""
     local = weights.startswith("sha256:")
     return runs.CellRow(
         run_id=run_id,
@@ -106,7 +107,7 @@ def cell(run_id: str, plan: Plan, outcome: Outcome, cell_hash: str, weights: str
         error=outcome.error,
         scores=[{"metric": m, "value": v} for m, v in outcome.values.items()],
         weight_sha256=weights.removeprefix("sha256:") if local else None,
-        upstream_model=None if local else weights.partition(":")[2],
+        upstream_model=None if local else outcome.record.get("upstream_model") or weights.partition(":")[2],
     )
 
 

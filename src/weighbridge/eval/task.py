@@ -86,7 +86,8 @@ class Task(Protocol):
         ...
 
     async def ask(self, client: Client, model: str, item: Item) -> dict[str, Any]:
-        """Ask the model; returns the record (JSON-able) that :meth:`score` reads."""
+        """Ask the model; returns the record (JSON-able) that :meth:`score` reads. A service's
+        snapshot that answered goes under ``upstream_model``, where the provider names it."""
         ...
 
     def score(self, item: Item, record: dict[str, Any]) -> dict[str, float]:
