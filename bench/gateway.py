@@ -2,6 +2,7 @@
 the requests/s it carries, against LiteLLM's proxy (the peer) measured in the same run.
 
     .venv/bin/python bench/gateway.py [--quick] [--no-litellm] [--no-pin] [--profile] [--scale-out]
+                                      [--no-auto]
 
 Everything runs on loopback and stops by itself (each measurement ends after N requests or a time
 limit); every process it starts is ended on exit, Ctrl-C, SIGTERM or an error. The pieces, each
@@ -60,6 +61,10 @@ Targets (the issue's): added p50 latency (gateway p50 minus direct p50) <= 1 ms 
 ``--profile`` adds one more concurrency-64 run against weighbridge, not in the table, with py-spy
 sampling the gateway, and prints where its CPU goes per request, by component
 (``--profile-out FILE`` keeps the collapsed stacks, for a flame graph).
+
+Then, in this process, what an auto route's decision adds to planning a request (target: at
+most 0.1 ms p50): the planner on an auto route against the same targets in order, with the
+evidence of a real compare run on the bench upstream (``--no-auto`` skips it).
 """
 
 from __future__ import annotations
@@ -138,15 +143,33 @@ _MODELS_BODY = json.dumps(
 ).encode()
 
 
-def _http_response(status: str, body: bytes, *, close: bool = False) -> bytes:
+def _http_response(status: str, body: bytes, *, close: bool = False, kind: str = "application/json") -> bytes:
     head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
         f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
     )
     return head.encode() + body
 
 
+def _chunk(delta: dict[str, Any], finish: str | None = None, usage: bool = False) -> bytes:
+    body: dict[str, Any] = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764000000}
+    body["model"] = UPSTREAM_MODEL
+    body["choices"] = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    if usage:
+        body["usage"] = {"prompt_tokens": 14, "completion_tokens": 9, "total_tokens": 23}
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
 _CHAT = _http_response("200 OK", _CHAT_BODY)
+#: The same answer streamed (compare runs stream), with its usage, in one write.
+_CHAT_STREAM = _http_response(
+    "200 OK",
+    _chunk({"role": "assistant", "content": "Hello! How can I help you today?"})
+    + _chunk({}, "stop")
+    + _chunk({}, usage=True)
+    + b"data: [DONE]\n\n",
+    kind="text/event-stream",
+)
 _MODELS = _http_response("200 OK", _MODELS_BODY)
 _HEALTH = _http_response("200 OK", b'{"status":"ok"}')
 _NOT_FOUND = _http_response("404 Not Found", b'{"error":{"message":"not found"}}')
@@ -192,13 +215,14 @@ class UpstreamProtocol(asyncio.Protocol):
             total = end + 4 + length
             if len(buf) < total:
                 return
+            streamed = re.search(rb'"stream"\s*:\s*true', buf[end + 4 : total]) is not None
             del buf[:total]
             line_end = head.find(b"\r\n")
             method, _, rest = head[: line_end if line_end >= 0 else None].partition(b" ")
             path = rest.partition(b" ")[0].partition(b"?")[0]
             _Counters.requests += 1
             if method == b"post" and path.endswith(b"/chat/completions"):
-                self.transport.write(_CHAT)
+                self.transport.write(_CHAT_STREAM if streamed else _CHAT)
             elif method == b"get" and path.endswith(b"/models"):
                 self.transport.write(_MODELS)
             elif method == b"get" and path == b"/health":
@@ -829,6 +853,87 @@ def start_weighbridge(
     return f"http://127.0.0.1:{port}/v1/chat/completions", proc
 
 
+def auto_decision(bench: Bench, upstream: int) -> None:
+    """What ``strategy = "auto"`` adds to a request: the planner's time for an auto route against
+    the same targets in order, in this process, on evidence from a real compare run (20 prompts,
+    two models on the bench upstream, one dear and one cheap). The decision is memoized on the
+    cached evidence, so this is a lookup; the first decision (the paired bootstrap) and a
+    rebuild of the evidence, both off the request's path once warm, are printed beside it."""
+    from weighbridge.client import Client
+    from weighbridge.compare import promptset, runner
+    from weighbridge.config import load_settings
+    from weighbridge.evidence.advisor import EvidenceAdvisor
+    from weighbridge.types import ChatRequest
+
+    home = bench.tmp / "auto-home"
+    home.mkdir()
+    price = '{{ input_per_mtok = {0}, output_per_mtok = {0}, as_of = "2026-01-01", source = "bench" }}'
+    (home / "config.toml").write_text(
+        f'[providers.up]\ntype = "openai"\nbase_url = "http://127.0.0.1:{upstream}/v1"\n'
+        "data_leaves_machine = false\n"
+        + "".join(
+            f'[models.{name}]\nprovider = "up"\nmodel = "{UPSTREAM_MODEL}"\nprice = {price.format(usd)}\n'
+            for name, usd in (("dear", 10), ("cheap", 0.1))
+        )
+        + '[routes.ordered]\ntargets = [{ model = "dear" }, { model = "cheap" }]\n'
+        + '[routes.auto]\nstrategy = "auto"\ntargets = [{ model = "dear" }, { model = "cheap" }]\n'
+        + '[routes.auto.auto]\ntask = "greetings"\n'
+    )
+    prompts = home / "greetings.jsonl"
+    answer = "Hello! How can I help you today?"
+    prompts.write_text(
+        "".join(
+            json.dumps({"id": f"g{i}", "prompt": f"Greet visitor {i}.", "reference": answer}) + "\n"
+            for i in range(20)
+        )
+    )
+    previous = os.environ.get("WEIGHBRIDGE_HOME")
+    os.environ["WEIGHBRIDGE_HOME"] = str(home)
+    try:
+        with Client(load_settings(home / "config.toml"), advisor=EvidenceAdvisor) as client:
+            runner.run_sync(client, promptset.load(prompts), runner.RunOptions(models=["dear", "cheap"]))
+            advisor = client.planner.advisor
+            assert isinstance(advisor, EvidenceAdvisor)
+            started = time.perf_counter()
+            advisor.refresh(force=True)
+            rebuild_ms = (time.perf_counter() - started) * 1000
+            asked = {
+                name: ChatRequest(model=name, messages=[{"role": "user", "content": PROMPT}])
+                for name in ("ordered", "auto")
+            }
+            started = time.perf_counter()
+            first = client.planner.calls(asked["auto"], "bench")
+            first_ms = (time.perf_counter() - started) * 1000
+            advisor.check_s = 3600.0  # the background check is not the request's time
+            timings: dict[str, list[int]] = {"ordered": [], "auto": []}
+            for _ in range(5):  # interleaved rounds, so drift in the machine hits both alike
+                for name, request in asked.items():
+                    for _ in range(4000):
+                        began = time.perf_counter_ns()
+                        client.planner.calls(request, "bench")
+                        timings[name].append(time.perf_counter_ns() - began)
+    finally:
+        if previous is None:
+            os.environ.pop("WEIGHBRIDGE_HOME", None)
+        else:
+            os.environ["WEIGHBRIDGE_HOME"] = previous
+    ordered_us = statistics.median(timings["ordered"]) / 1000
+    auto_us = statistics.median(timings["auto"]) / 1000
+    added = auto_us - ordered_us
+    verdict = "within" if added <= 100 else "OVER"
+    why = first[0].route[2] if first[0].route else ""
+    line = (
+        f"auto routing: planning a request takes {auto_us:.1f} us p50 on an auto route vs "
+        f"{ordered_us:.1f} us in order: the decision adds {added:.1f} us ({verdict} the 100 us "
+        "target); it chose "
+        f"{first[0].target.model_id} ({why}); a decision not made before took {first_ms:.1f} ms (once per "
+        f"route, task and allowed targets: a rebuild makes the known ones again in the background) and "
+        f"a rebuild of the evidence {rebuild_ms:.1f} ms"
+    )
+    print(f"  {line}", flush=True)
+    bench.notes.append(line)
+
+
 def scale_out(bench: Bench, upstream: int, later: contextlib.ExitStack) -> PostgresServer | None:
     """The gateway on PostgreSQL (a server this run starts, as the tests do), then with 2 and 4
     workers on the SQLite store. Returns the PostgreSQL server, kept running until ``later``
@@ -1322,6 +1427,7 @@ def main() -> None:
         help="also the gateway on PostgreSQL (vs SQLite), and with 2 and 4 workers (vs 1)",
     )
     parser.add_argument("--profile", action="store_true", help="then py-spy the weighbridge gateway at c=64")
+    parser.add_argument("--no-auto", action="store_true", help="skip the auto-routing decision's cost")
     parser.add_argument(
         "--loadgen",
         choices=["transport", "client"],
@@ -1414,6 +1520,9 @@ def main() -> None:
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             print(f"weighbridge: {exc}", flush=True)
             bench.notes.append(f"weighbridge not measured: {str(exc).splitlines()[0]}")
+
+        if not args.no_auto:
+            auto_decision(bench, up_port)
 
         # the scale-out run's PostgreSQL server stays up until LiteLLM has had its database on it
         with contextlib.ExitStack() as later:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         WeighbridgeError,
     )
     from weighbridge.eval.stored import EvalRun
+    from weighbridge.routing.advice import Advisor
     from weighbridge.streaming import AsyncStream, Stream
     from weighbridge.types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
 
@@ -95,8 +96,16 @@ def default_client() -> Client:
         if _default is None:
             from weighbridge.client import Client
 
-            _default = Client()
+            _default = Client(advisor=evidence_advisor)
         return _default
+
+
+def evidence_advisor(client: Client) -> Advisor:
+    """What auto routes choose on: the evidence in ``client``'s store. Its modules load only
+    when a route needs them (the client calls this only then)."""
+    from weighbridge.evidence.advisor import EvidenceAdvisor
+
+    return EvidenceAdvisor(client)
 
 
 def chat(messages: Messages, *, model: str | None = None, **params: Any) -> ChatResponse:

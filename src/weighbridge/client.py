@@ -24,6 +24,7 @@ from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.providers import retry
 from weighbridge.providers.base import EmbeddingProvider, ScoringProvider, TextProvider
 from weighbridge.providers.pool import ProviderPool
+from weighbridge.routing.advice import Advisor, Tagged
 from weighbridge.routing.planner import Planner
 from weighbridge.store import Store
 from weighbridge.store.recorder import Recorder
@@ -54,7 +55,8 @@ class Client:
     """Calls models by name. ``Client()`` reads the user's config; tests pass ``settings``.
 
     A ``recorder`` carries the store and whoever listens to its records (the gateway's
-    metrics); ``engines`` runs local models on supervised engines instead of in-process.
+    metrics); ``engines`` runs local models on supervised engines instead of in-process;
+    ``advisor`` makes what auto routes choose on, from this client (its store, its calls).
     """
 
     def __init__(
@@ -66,12 +68,15 @@ class Client:
         engines: Engines | None = None,
         retry_policy: retry.RetryPolicy | None = None,
         source: str = "library",
+        advisor: Callable[[Client], Advisor] | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.recorder = recorder or Recorder(store or self.settings.open_store())
         self.store = self.recorder.store
         self.source = source
         self.planner = Planner(self.settings)
+        if advisor is not None and any(r.strategy == "auto" for r in self.settings.routes.values()):
+            self.planner.advisor = advisor(self)
         self.providers = ProviderPool(engines)
         self.attempts = Attempts(
             self.settings, self.providers, self.planner, self.recorder, retry_policy or retry.RetryPolicy()
@@ -101,7 +106,8 @@ class Client:
     ) -> ChatResponse:
         """One whole answer to a request already built (the gateway's way in); a route falls
         back to its next target on the failures it names."""
-        calls = self.planner.calls(request, source or self.source, key_name)
+        tagged = await self.planner.classify(request)
+        calls = self.planner.calls(request, source or self.source, key_name, tagged=tagged)
         for call in calls:
             try:
                 return await self._whole_chat(call)
@@ -121,10 +127,17 @@ class Client:
         )
 
     def asend_stream(
-        self, request: ChatRequest, *, source: str | None = None, key_name: str | None = None
+        self,
+        request: ChatRequest,
+        *,
+        source: str | None = None,
+        key_name: str | None = None,
+        tagged: Tagged | None = None,
     ) -> AsyncStream:
-        """The streamed answer to a request already built."""
-        return AsyncStream(self.attempts, self.planner.calls(request, source or self.source, key_name))
+        """The streamed answer to a request already built; ``tagged``: its task as
+        ``planner.classify`` found it, awaited first (a stream is planned before it starts)."""
+        calls = self.planner.calls(request, source or self.source, key_name, tagged=tagged)
+        return AsyncStream(self.attempts, calls)
 
     async def acomplete_text(
         self, request: TextRequest, *, source: str | None = None, key_name: str | None = None
@@ -177,7 +190,9 @@ class Client:
         return self._blocking().call(lambda: self.achat(messages, model=model, **params))
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream:
-        return Stream(self._blocking(), self.astream(messages, model=model, **params))
+        request = self.request(messages, model, params)
+        tagged = self._blocking().call(lambda: self.planner.classify(request))
+        return Stream(self._blocking(), self.asend_stream(request, tagged=tagged))
 
     def complete_text(self, request: TextRequest) -> TextResponse:
         return self._blocking().call(lambda: self.acomplete_text(request))

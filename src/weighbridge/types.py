@@ -69,6 +69,9 @@ class ChatRequest(BaseModel):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    #: What the request is for (``extraction``, ``support``...): an auto route chooses its
+    #: target on the evidence for this task. Never sent to a provider.
+    task: str | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("stop", mode="before")
     @classmethod

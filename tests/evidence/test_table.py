@@ -14,12 +14,13 @@ import pytest
 from tests.support import scripted
 from tests.support.cli import invoke
 from tests.support.compare import CAPITALS, MODELS, Reply, Script, config_text, prompt_file, run
+from tests.support.votes import answers, vote
 from weighbridge.client import Client
 from weighbridge.compare.stats import bootstrap_mean, summarise
 from weighbridge.config import load_settings
 from weighbridge.evidence import Row, table
 from weighbridge.providers.retry import RetryPolicy
-from weighbridge.web import ratings, votes
+from weighbridge.web import ratings
 
 #: France, Germany, Italy, Spain: cloud-a misses Spain; cloud-b misses Germany and fails on Spain.
 ANSWERS: dict[str, dict[str, Reply]] = {
@@ -68,21 +69,8 @@ def test_compare_runs_votes_and_the_log_make_one_row_per_model(client: Client, t
     path = prompt_file(tmp_path, CAPITALS, "capitals.jsonl")
     first = run(client, path, models=["cloud-a", "cloud-b"])
     run(client, path, models=["cloud-a", "cloud-b"])  # from the cache (Spain asked of cloud-b again)
-    a_fr, b_fr = first.cell("cloud-a", "fr"), first.cell("cloud-b", "fr")
-    assert a_fr is not None and b_fr is not None
-    with client.store.connection() as db:
-        for outcome in ("a", "tie"):
-            votes.record(
-                db,
-                task="capitals",
-                prompt_sha256=votes.prompt_hash("Capital of France?"),
-                model_a="cloud-a",
-                model_b="cloud-b",
-                inference_a=a_fr.inference_id,
-                inference_b=b_fr.inference_id,
-                outcome=outcome,
-                key_name=None,
-            )
+    for outcome in ("a", "tie"):
+        vote(client.store, answers(first, "fr"), outcome, task="capitals")
 
     found = rows(client)
     assert list(found) == [("capitals", "cloud-a", "snap-1"), ("capitals", "cloud-b", "snap-1")]
@@ -167,6 +155,8 @@ def test_the_command_filters_by_task_and_prints_json_and_a_table(
         "model": "cloud-a",
         "weights": "snap-1",
         "current": True,
+        "stale": None,
+        "since": None,
         "quality": {
             "source": "compare",
             "mean": 0.75,
@@ -191,5 +181,9 @@ def test_the_command_filters_by_task_and_prints_json_and_a_table(
 
     shown = invoke("evidence", "--all")
     assert shown.returncode == 0, shown.stderr
-    assert "0.75 [" in shown.stdout and "snap-1 (stale)" in shown.stdout and "no evidence yet" in shown.stdout
+    assert (
+        "0.75 [" in shown.stdout
+        and "snap-1 (stale: weights changed)" in shown.stdout
+        and "no evidence yet" in shown.stdout
+    )
     assert "no evidence yet for task 'poetry'" in invoke("evidence", "--task", "poetry").stdout

@@ -32,6 +32,7 @@ from weighbridge.cli import (
     routes,
     run,
     serve,
+    simulate,
     spend,
     ui,
 )
@@ -79,6 +80,7 @@ def cli(ctx: click.Context, config: str | None, allow_unpinned: bool) -> None:
 
 cli.add_command(models.models)
 cli.add_command(routes.routes)
+cli.add_command(simulate.route)
 cli.add_command(run.run)
 cli.add_command(logs.logs)
 cli.add_command(serve.serve)

@@ -22,8 +22,9 @@ def settings(ctx: click.Context) -> Settings:
 
 
 def client(ctx: click.Context, source: str = "cli") -> Client:
+    from weighbridge import evidence_advisor
     from weighbridge.client import Client
 
-    made = Client(settings(ctx), source=source)
+    made = Client(settings(ctx), source=source, advisor=evidence_advisor)
     ctx.call_on_close(made.close)
     return made

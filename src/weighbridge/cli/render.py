@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from weighbridge.money.amounts import format_cost
+from weighbridge.money.amounts import format_cost, seconds
 
 if TYPE_CHECKING:
     from weighbridge.types import ChatResponse
 
-
-def seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
+#: ``seconds`` is kept with ``format_cost`` (money.amounts), where the page reaches it too.
+__all__ = ["figures", "seconds"]
 
 
 def figures(response: ChatResponse) -> str:

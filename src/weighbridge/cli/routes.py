@@ -12,7 +12,7 @@ from weighbridge.cli import context
 from weighbridge.cli.models import warn_retiring
 
 if TYPE_CHECKING:
-    from weighbridge.routing.routes import RouteTarget
+    from weighbridge.routing.routes import Route, RouteTarget
 
 
 @click.command()
@@ -61,9 +61,30 @@ def routes(ctx: click.Context, as_json: bool) -> None:
     for name, route in settings.routes.items():
         budget = "-" if route.budget_usd is None else f"${route.budget_usd:g}"
         targets = ", ".join(_target(t) for t in route.targets)
-        table.add_row(name, route.strategy, route.privacy, budget, targets)
+        table.add_row(name, _strategy(route), route.privacy, budget, targets)
     console.print(table)
     warn_retiring([f"route {name}: {line}" for name, lines in warnings.items() for line in lines])
+
+
+def _strategy(route: Route) -> str:
+    """An auto route's rule in brief: what it chooses on, where its task comes from."""
+    if route.strategy != "auto":
+        return route.strategy
+    rule = route.auto
+    parts = [f"auto ({rule.mode})" if rule.mode == "shadow" else "auto"]
+    parts.append(
+        f"task {rule.task}"
+        if rule.task
+        else f"tasks by {rule.classify_with}"
+        if rule.classify_with
+        else "task from the request"
+    )
+    parts.append(f">= {rule.min_quality:.0%} of best" if rule.min_quality else "indistinguishable from best")
+    if rule.max_latency_s:
+        parts.append(f"p50 <= {rule.max_latency_s:g} s")
+    if rule.explore:
+        parts.append(f"explore {rule.explore:.0%}")
+    return ", ".join(parts)
 
 
 def _target(target: RouteTarget) -> str:

@@ -7,13 +7,16 @@ task's headline metric (the first it lists), as ``weighbridge eval`` reports it.
 
 A re-run copies a finished answer from the cache into the new run instead of asking again, so
 the same answer can stand in many runs: ``answer`` (the cell's content hash) lets the table
-count it once. Only answers actually asked (``fresh``) date the weights a model had.
+count it once. Only answers actually asked (``fresh``) date the weights a model had, and a copy
+is dated by the ask it copies (``asked``): a re-run after a drift finding copies answers the
+model gave before it, which are no evidence of what it answers now.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weighbridge.compare.cases import Case
@@ -38,10 +41,13 @@ class Answer:
     item: str
     #: The cell's content hash: the same answer, wherever it was copied.
     answer: str
+    #: When this run stored (and scored) it.
     at: str
     value: float
     #: Asked in this run, not copied from an earlier one.
     fresh: bool
+    #: When the model gave it: ``at`` if fresh, else when the copied answer was asked.
+    asked: str
 
 
 def answers(db: Connection) -> list[Answer]:
@@ -50,7 +56,24 @@ def answers(db: Connection) -> list[Answer]:
     for run in runs.all_runs(db):
         cells = runs.cells(db, run.id)
         found.extend(_evaluated(run, cells) if stored.is_eval(run) else _compared(run, cells))
-    return found
+    return _dated(found)
+
+
+def _dated(found: list[Answer]) -> list[Answer]:
+    """A copy is dated by the newest ask of its answer before it (what the cache held then);
+    where that run is gone, by the answer's oldest copy, the nearest to the ask that is left."""
+    asks: dict[str, list[str]] = defaultdict(list)
+    oldest: dict[str, str] = {}
+    for a in found:
+        if a.fresh:
+            asks[a.answer].append(a.at)
+        oldest[a.answer] = min(oldest.get(a.answer, a.at), a.at)
+    return [
+        a
+        if a.fresh
+        else replace(a, asked=max((t for t in asks[a.answer] if t <= a.at), default=oldest[a.answer]))
+        for a in found
+    ]
 
 
 def task_of(run: runs.RunRow) -> str:
@@ -84,6 +107,7 @@ def _compared(run: runs.RunRow, cells: list[runs.CellRow]) -> Iterator[Answer]:
             cell.created_at,
             score,
             not cell.cached,
+            cell.created_at,
         )
 
 
@@ -115,4 +139,5 @@ def _evaluated(run: runs.RunRow, cells: list[runs.CellRow]) -> Iterator[Answer]:
             cell.created_at,
             value,
             not cell.cached,
+            cell.created_at,
         )

@@ -1,10 +1,14 @@
 """The evidence table's row: what is known of one model's weights on one task, and its parts.
 
-A row is keyed by (task, model, weights). ``weights`` names what answered: ``sha256:<hex>`` for a
-local file (or checkpoint and adapter), else the snapshot id the service reported. Evidence
-about other weights of the same model is another row, so changed weights start with none. Only
-the rows of a model's newest weights are ``current``; the others are kept, marked stale, because
-they say what the change cost or gained.
+A row is keyed by (task, model, weights, since). ``weights`` names what answered: ``sha256:<hex>``
+for a local file (or checkpoint and adapter), else the snapshot id the service reported.
+Evidence about other weights of the same model is another row, so changed weights start with
+none. A model can also change under the same weights id (a provider's snapshot moved behind
+its name, a safety layer changed), which only ``weighbridge drift`` sees: ``since`` is the drift
+finding that starts the evidence's era (:mod:`weighbridge.evidence.drift`), so what was measured
+before a finding is another row too, and the model starts again from none. Only the rows of a
+model's newest weights in its latest era are ``current``; the others are kept, with why they are
+``stale``, because they say what the change cost or gained.
 
 Absolute quality (scores in [0, 1] from compare and eval) and the arena's relative evidence
 (ratings from votes between models) are kept apart: a rating depends on who the opponents were,
@@ -16,6 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+#: A row's key: (task, model, weights, since).
+Key = tuple[str, str, str | None, str | None]
+
+#: Why the rows of weights a model no longer answers with are stale.
+WEIGHTS_CHANGED = "weights changed"
 
 
 @dataclass(frozen=True)
@@ -71,12 +81,21 @@ class Row:
     model: str
     #: None only for arena votes whose answers the log does not name the weights of.
     weights: str | None
-    #: Whether ``weights`` are the newest the model was seen answering with.
+    #: Whether this is what the model is now: ``stale`` is None.
     current: bool
     #: None: no scored answer of these weights on this task (new weights start so).
     quality: Quality | None
     arena: Arena | None
+    #: Per weights, whatever the era: drift changes what a model answers, and the log measures
+    #: the calls as they are.
     speed: Speed | None
+    #: Why this evidence no longer describes the model, None while it does: ``weights changed``
+    #: (the model answers with newer weights), or ``drift found <YYYY-MM-DD>: <first reason>``
+    #: (measured before that drift finding).
+    stale: str | None = None
+    #: When the drift finding that starts this evidence's era was made (the check's time);
+    #: None: before any finding.
+    since: str | None = None
 
 
 def weights_of(weight_sha256: str | None, upstream_model: str | None) -> str | None:
@@ -92,6 +111,8 @@ def as_json(row: Row) -> dict[str, Any]:
         "model": row.model,
         "weights": row.weights,
         "current": row.current,
+        "stale": row.stale,
+        "since": row.since,
         "quality": None
         if q is None
         else {"source": q.source, "mean": q.mean, "low": q.low, "high": q.high, "n": q.n},

@@ -7,9 +7,11 @@ lm-eval's standard error for eval scores alone (:mod:`weighbridge.eval.scores`),
 bootstrap over items otherwise (:mod:`weighbridge.compare.stats`), on the values in sorted
 order, so that the same evidence gives the same interval whatever order it was read in.
 
-A model's current weights are the newest it was seen answering with, in the log or in a run;
-where they have no evidence on a task that older weights have some on, the table says so with
-a row of its own rather than lending them the old evidence.
+A model's current weights are the newest it was seen answering with, in the log or in a run,
+and its current era the one its latest drift finding started (:mod:`weighbridge.evidence.drift`);
+an answer belongs to the era it was asked in, a vote to the one it was cast in. Where the
+current weights in the current era have no evidence on a task that older weights or eras have
+some on, the table says so with a row of its own rather than lending them the old evidence.
 """
 
 from __future__ import annotations
@@ -21,36 +23,47 @@ from weighbridge.compare.stats import bootstrap_mean
 from weighbridge.eval.scores import mean_score
 from weighbridge.evidence import arena, log
 from weighbridge.evidence.answers import EVAL, Answer, answers
-from weighbridge.evidence.rows import Quality, Row
+from weighbridge.evidence.drift import Eras
+from weighbridge.evidence.rows import WEIGHTS_CHANGED, Key, Quality, Row
 from weighbridge.store import Store
-
-Key = tuple[str, str, str | None]
 
 
 def table(store: Store, *, task: str | None = None) -> list[Row]:
-    """Every row, stale ones included (``Row.current`` tells them apart), by task and then best
-    quality first. It reads the whole store: a caller that asks often keeps the result."""
+    """Every row, stale ones included (``Row.current`` and ``Row.stale`` tell them apart), by
+    task and then best quality first. It reads the whole store: a caller that asks often keeps
+    the result."""
     with store.connection() as db:
         found = answers(db)
-        rated = arena.ratings_by_weights(db)
-        logged = log.read(db, sorted({a.model for a in found} | {model for _, model, _ in rated}))
+        eras = Eras.read(db)
+        rated = arena.ratings_by_weights(db, eras)
+        logged = log.read(db, sorted({a.model for a in found} | {model for _, model, _, _ in rated}))
     current = _current(found, logged.newest)
-    qualities = _qualities(found)
+    qualities = _qualities(found, eras)
     keys = set(qualities) | set(rated)
-    keys |= {(t, m, current[m]) for t, m, _ in keys if m in current}  # new weights, no evidence yet
-    rows = [
-        Row(
-            t,
-            m,
-            w,
-            current=w == current.get(m),
-            quality=qualities.get((t, m, w)),
-            arena=rated.get((t, m, w)),
-            speed=logged.speeds.get((m, w)),
+    # new weights or a new era, no evidence yet
+    keys |= {
+        (t, m, current.get(m), eras.latest(m))
+        for t, m, _, _ in keys
+        if m in current or eras.latest(m) is not None
+    }
+    rows = []
+    for t, m, w, since in keys:
+        if task is not None and t != task:
+            continue
+        stale = WEIGHTS_CHANGED if w != current.get(m) else eras.ended(m, since)
+        rows.append(
+            Row(
+                t,
+                m,
+                w,
+                current=stale is None,
+                quality=qualities.get((t, m, w, since)),
+                arena=rated.get((t, m, w, since)),
+                speed=logged.speeds.get((m, w)),
+                stale=stale,
+                since=since,
+            )
         )
-        for t, m, w in keys
-        if task is None or t == task
-    ]
     return sorted(rows, key=_order)
 
 
@@ -63,18 +76,18 @@ def _current(found: list[Answer], logged: dict[str, tuple[str, str]]) -> dict[st
     return {model: weights for model, (_, weights) in newest.items()}
 
 
-def _qualities(found: list[Answer]) -> dict[Key, Quality]:
+def _qualities(found: list[Answer], eras: Eras) -> dict[Key, Quality]:
     # row -> item -> answer -> (when scored, value): the newest scoring of an answer counts
     values: dict[Key, dict[str, dict[str, tuple[str, float]]]] = defaultdict(lambda: defaultdict(dict))
     sources: dict[Key, set[str]] = defaultdict(set)
     for a in found:
-        key = (a.task, a.model, a.weights)
+        key = (a.task, a.model, a.weights, eras.since(a.model, a.asked))
         kept = values[key][a.item].get(a.answer)
         if kept is None or a.at >= kept[0]:
             values[key][a.item][a.answer] = (a.at, a.value)
         sources[key].add(a.source)
     return {
-        key: _estimate(
+        key: estimate(
             "+".join(sorted(sources[key])),
             {item: fmean(v for _, v in given.values()) for item, given in items.items()},
         )
@@ -82,7 +95,7 @@ def _qualities(found: list[Answer]) -> dict[Key, Quality]:
     }
 
 
-def _estimate(source: str, items: dict[str, float]) -> Quality:
+def estimate(source: str, items: dict[str, float]) -> Quality:
     ordered = sorted(items.values())
     if source == EVAL:
         low, high = mean_score(ordered).interval
@@ -92,8 +105,9 @@ def _estimate(source: str, items: dict[str, float]) -> Quality:
     return Quality(source, fmean(ordered), low, high, items)
 
 
-def _order(row: Row) -> tuple[str, float, float, str, str]:
-    """By task; then best quality, then best rating, rows without either last; then by name."""
+def _order(row: Row) -> tuple[str, float, float, str, str, str]:
+    """By task; then best quality, then best rating, rows without either last; then by name
+    and era."""
     quality = row.quality.mean if row.quality is not None else -1.0
     rating = row.arena.rating if row.arena is not None else float("-inf")
-    return (row.task, -quality, -rating, row.model, row.weights or "")
+    return (row.task, -quality, -rating, row.model, row.weights or "", row.since or "")

@@ -53,6 +53,12 @@ def format_cost(value: float | None) -> str:
     return f"${value:.2g}" if value < 1e-6 else f"${value:.7f}".rstrip("0")
 
 
+def seconds(value: float | None) -> str:
+    """A call's latency, ``1.23 s`` (``-`` when unknown). It stands beside the call's cost in
+    every table, so it is kept with the cost's format, low enough for the CLI and the page alike."""
+    return "-" if value is None else f"{value:.2f} s"
+
+
 def format_usd_short(value: float) -> str:
     """A chart tick or table cell: cents from a cent up, two significant digits below."""
     return f"${value:.2g}" if value < 0.01 else f"${value:,.2f}"

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from weighbridge.config import Settings
 from weighbridge.errors import NoRouteError, WeighbridgeError
+from weighbridge.routing.advice import Advisor, Tagged
 from weighbridge.routing.breaker import Breakers
-from weighbridge.routing.routes import Route
+from weighbridge.routing.routes import Route, RouteTarget
 from weighbridge.targets import Target, resolve
 
 
@@ -33,9 +34,13 @@ def plan(
     sensitive: list[str],
     rng: random.Random | None = None,
     in_flight: Mapping[str, int] | None = None,
+    task: str | None = None,
+    advisor: Advisor | None = None,
+    tagged: Tagged | None = None,
 ) -> list[Choice]:
-    """The targets to try in order; ``sensitive`` names the kinds of data the guard found and
-    ``in_flight`` how many requests each target model is serving now."""
+    """The targets to try in order; ``sensitive`` names the kinds of data the guard found,
+    ``in_flight`` how many requests each target model is serving now, and ``task`` what the
+    request is (for ``auto``, which asks ``advisor``)."""
     targets = list(route.targets)
     busy = in_flight or {}
     if route.strategy == "least-outstanding":
@@ -52,7 +57,7 @@ def plan(
             ordered.append(pick)
         targets = ordered
     flagged = ", ".join(sorted(set(sensitive)))
-    choices: list[Choice] = []
+    allowed: list[tuple[RouteTarget, Target, str, bool]] = []  # (.., what privacy did, redacted)
     skipped: list[str] = []
     for spec in targets:
         try:
@@ -71,19 +76,65 @@ def plan(
         if breakers.state(breaker_key(target)) == "open":
             skipped.append(f"{spec.model}: circuit open after repeated failures")
             continue
-        why = "first runnable target" if not choices else "fallback"
-        if route.strategy == "weighted" and not choices:
-            why = f"drawn by weight {spec.weight:g}"
-        elif route.strategy == "least-outstanding" and not choices:
-            why = f"least outstanding requests ({busy.get(spec.model, 0)} in flight)"
         redact = bool(sensitive) and leaves and route.privacy == "redact"
         if redact:
-            why += f"; {flagged} redacted before it left this machine"
+            note = f"; {flagged} redacted before it left this machine"
         elif sensitive and not leaves:
-            why += f"; holds {flagged}, and this target keeps data on this machine"
-        if skipped:
-            why += " (skipped " + "; ".join(skipped) + ")"
-        choices.append(Choice(target, f"route {name}: {why}", redact))
-    if not choices:
+            note = f"; holds {flagged}, and this target keeps data on this machine"
+        else:
+            note = ""
+        allowed.append((spec, target, note, redact))
+    if not allowed:
         raise NoRouteError(f"no target of route '{name}' can take this request: " + "; ".join(skipped))
-    return choices
+    if route.strategy == "least-outstanding":
+        first = f"least outstanding requests ({busy.get(allowed[0][0].model, 0)} in flight)"
+    elif route.strategy == "weighted":
+        first = f"drawn by weight {allowed[0][0].weight:g}"
+    elif route.strategy == "auto":
+        default = next((i for i, a in enumerate(allowed) if a[0].model == route.auto.default), 0)
+        models = [target.model_id for _, target, _, _ in allowed]
+        picked, first = auto(name, route, models, default, task, advisor, rng)
+        if tagged is not None and task == tagged.task:
+            first = f"{first} (task {tagged.reason})"
+        allowed.insert(0, allowed.pop(picked))
+    else:
+        first = "first runnable target"
+    tail = " (skipped " + "; ".join(skipped) + ")" if skipped else ""
+    return [
+        Choice(target, f"route {name}: {first if i == 0 else 'fallback'}{note}{tail}", redact)
+        for i, (_, target, note, redact) in enumerate(allowed)
+    ]
+
+
+def auto(
+    name: str,
+    route: Route,
+    models: list[str],
+    default_index: int,
+    task: str | None,
+    advisor: Advisor | None,
+    rng: random.Random | None,
+) -> tuple[int, str]:
+    """Which of ``models`` (allowed, in the route's order) goes first, and why. In shadow mode
+    the order stands, and the reason says what auto would have chosen."""
+    rule = route.auto
+    default = models[default_index]
+    if task is None:
+        picked, why = default, "no task: the request names none (x-weighbridge-task) and the route sets none"
+    elif advisor is None:
+        picked, why = default, "auto: this client has no evidence to choose on"
+    else:
+        advice = advisor.advise(name, task, rule, models)
+        draw = rng or random.Random()
+        if advice.thin and rule.explore and draw.random() < rule.explore:
+            picked = draw.choice(advice.thin)
+            why = (
+                f"{task}: exploring {picked}, whose evidence is thin ({rule.explore:.0%} of requests explore)"
+            )
+        elif advice.model is None:
+            picked, why = default, f"{advice.reason}; the default target {default}"
+        else:
+            picked, why = advice.model, advice.reason
+    if rule.mode == "shadow":
+        return 0, f"first runnable target; auto (shadow) would choose {picked}: {why}"
+    return models.index(picked), f"auto: {why}"

@@ -11,8 +11,9 @@ from weighbridge.call import Asked, Call, ChatCall
 from weighbridge.capabilities import Operation
 from weighbridge.config import Settings
 from weighbridge.costs import CHARS_PER_TOKEN_FLOOR, worst_case_usd
-from weighbridge.errors import InvalidRequestError
+from weighbridge.errors import ConfigError, InvalidRequestError
 from weighbridge.privacy import Guard
+from weighbridge.routing.advice import Advisor, Tagged
 from weighbridge.routing.breaker import Breakers
 from weighbridge.routing.load import InFlight
 from weighbridge.routing.plan import plan
@@ -29,14 +30,40 @@ _OPERATION_NAMES: dict[Operation, str] = {
 
 
 class Planner:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, advisor: Advisor | None = None) -> None:
         self.settings = settings
         self.breakers = Breakers()
         self.in_flight = InFlight()
+        #: What auto routes choose on: the evidence, read from far above (see routing.advice).
+        self.advisor = advisor
         self._guard: Guard | None = None
 
-    def calls(self, request: ChatRequest, source: str, key_name: str | None = None) -> list[ChatCall]:
-        """The attempts a chat makes, in order: one for a model, a planned sequence for a route."""
+    async def classify(self, request: ChatRequest) -> Tagged | None:
+        """The task of a request to an auto route that names none, found by the route's local
+        classifier; None where the request or route names one, or nothing classifies."""
+        route = self.settings.routes.get(request.model)
+        if route is None or route.strategy != "auto" or request.task or route.auto.task:
+            return None
+        model = route.auto.classify_with
+        if model is None or self.advisor is None:
+            return None
+        if not resolve(self.settings, model).runs_locally:
+            raise ConfigError(
+                f"routes.{request.model}.auto.classify_with: {model} is not a local model, and a "
+                "request's text must not leave this machine to be classified"
+            )
+        return await self.advisor.classify(request.messages, model)
+
+    def calls(
+        self,
+        request: ChatRequest,
+        source: str,
+        key_name: str | None = None,
+        *,
+        tagged: Tagged | None = None,
+    ) -> list[ChatCall]:
+        """The attempts a chat makes, in order: one for a model, a planned sequence for a route.
+        ``tagged`` is what :meth:`classify` found."""
         route = self.settings.routes.get(request.model)
         if route is None:
             return [self._prepare(request, resolve(self.settings, request.model), source, key_name)]
@@ -44,9 +71,18 @@ class Planner:
         text = "\n".join(m.text() for m in request.messages)
         sensitive = [span.kind for span in guard.detect(text)] if guard else []
         busy = self.in_flight.snapshot() if route.strategy == "least-outstanding" else None
+        task = request.task or (tagged.task if tagged else None) or route.auto.task
         calls = []
         for choice in plan(
-            request.model, route, self.settings, self.breakers, sensitive=sensitive, in_flight=busy
+            request.model,
+            route,
+            self.settings,
+            self.breakers,
+            sensitive=sensitive,
+            in_flight=busy,
+            task=task,
+            advisor=self.advisor,
+            tagged=tagged,
         ):
             asked = request.model_copy(update={"model": choice.target.model_id})
             routed = (request.model, route, choice.reason)

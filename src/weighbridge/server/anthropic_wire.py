@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from weighbridge.errors import InvalidRequestError, ProviderError
 from weighbridge.providers.tools import parse_arguments
+from weighbridge.server.task import task_of
 from weighbridge.types import (
     ChatRequest,
     ChatResponse,
@@ -195,6 +196,8 @@ def parse_messages_body(data: object) -> tuple[MessagesBody, ChatRequest]:
         fields["tools"] = [tool_json(tool) for tool in body.tools]
     if body.tool_choice is not None:
         fields["tool_choice"] = tool_choice_json(body.tool_choice)
+    if task := task_of(body.metadata):
+        fields["task"] = task
     output = body.output_config.format if body.output_config else body.output_format
     if output is not None:
         schema = {"name": "output", "schema": output.schema_}

@@ -4,6 +4,7 @@ protocols share one dispatch path, so they cannot drift apart in how they meter,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -21,6 +22,8 @@ from starlette.routing import Route
 from weighbridge.client import Client
 from weighbridge.config import Settings
 from weighbridge.errors import WeighbridgeError
+from weighbridge.evidence.advisor import EvidenceAdvisor
+from weighbridge.evidence.page import evidence_routes
 from weighbridge.providers.retry import RetryPolicy
 from weighbridge.server import anthropic_wire, openai_wire, text_wire
 from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold, invalid_key, presented_key
@@ -28,6 +31,7 @@ from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
 from weighbridge.server.metrics import Metrics
 from weighbridge.server.sessions import Sessions, cross_site, csrf_ok
+from weighbridge.server.task import with_header
 from weighbridge.store import Store
 from weighbridge.store.recorder import Recorder
 from weighbridge.streaming import AsyncStream
@@ -112,7 +116,12 @@ class Gateway:
         self.metrics = Metrics()
         recorder = Recorder(store or settings.open_store(), observers=[self.metrics.observe])
         self.client = Client(
-            settings, recorder=recorder, engines=engines, retry_policy=retry_policy, source="gateway"
+            settings,
+            recorder=recorder,
+            engines=engines,
+            retry_policy=retry_policy,
+            source="gateway",
+            advisor=EvidenceAdvisor,
         )
         self.engines = engines
         self.preload = preload or []
@@ -128,6 +137,9 @@ class Gateway:
         if engines is not None:
             for name in self.preload:
                 await engines.engine_for(resolve(self.client.settings, name))
+        advisor = self.client.planner.advisor
+        if isinstance(advisor, EvidenceAdvisor):  # auto routes answer the first request from memory too
+            await asyncio.to_thread(advisor.snapshot)
         try:
             yield
         finally:
@@ -150,6 +162,7 @@ class Gateway:
                 Route("/detokenize", self.guard("openai", self.detokenize), methods=["POST"]),
                 Route("/tokenizer_info", self.guard("openai", self.tokenizer_info), methods=["GET"]),
                 *web_routes(self),
+                *evidence_routes(self),
             ],
             exception_handlers={HTTPException: self.no_route},
         )
@@ -235,6 +248,7 @@ class Gateway:
             blind = self.arena.unblind(chat.model, caller)
             if blind is not None:
                 chat = chat.model_copy(update={"model": blind})
+            chat = with_header(chat, request.headers)
             await self.access.admit(caller, chat.model)
             held = await self.access.reserve(
                 caller, lambda: self.client.planner.max_cost_usd(chat), chat.model
@@ -247,7 +261,8 @@ class Gateway:
                     return JSONResponse(
                         wire.whole(response, body.model), headers=_served_by(response, blind is not None)
                     )
-                stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name)
+                tagged = await self.client.planner.classify(chat)
+                stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name, tagged=tagged)
                 first = await _next(stream)  # failures before any output still get a proper status
             except BaseException:
                 await self.access.release(held)

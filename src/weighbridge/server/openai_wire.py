@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weighbridge.errors import InvalidRequestError
+from weighbridge.server.task import task_of
 from weighbridge.types import (
     ChatRequest,
     ChatResponse,
@@ -43,6 +44,8 @@ class ChatCompletionBody(BaseModel):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    #: OpenAI's free-form tags; ``metadata.task`` names the request's task for auto routes.
+    metadata: dict[str, Any] | None = None
 
     @property
     def include_usage(self) -> bool:
@@ -65,6 +68,8 @@ def parse_chat_body(data: object) -> tuple[ChatCompletionBody, ChatRequest]:
     fields = {name: value for name in _CORE_FIELDS if (value := getattr(body, name, None)) is not None}
     if body.max_completion_tokens is not None and body.max_tokens is None:
         fields["max_tokens"] = body.max_completion_tokens
+    if task := task_of(body.metadata):
+        fields["task"] = task
     try:
         return body, ChatRequest.model_validate(fields)
     except ValidationError as exc:

@@ -65,7 +65,7 @@ class Browse:
         self.routes = gateway.client.settings.routes
 
     async def runs(self, request: Request, caller: Caller) -> Response:
-        _operator_only(caller)
+        operator_only(caller)
         limit = _count(request, "limit", default=50, most=500)
         with self.store.connection() as db:
             found = store_runs.recent_runs(db, limit)
@@ -85,7 +85,7 @@ class Browse:
         return JSONResponse({"runs": listed})
 
     async def report(self, request: Request, caller: Caller) -> Response:
-        _operator_only(caller)
+        operator_only(caller)
         html = await asyncio.to_thread(self._render, request.path_params["id"])
         return HTMLResponse(html, headers=REPORT_HEADERS)
 
@@ -176,9 +176,13 @@ def _distinct(db: Connection, column: str, where: str, args: list[str]) -> list[
     return [row[0] for row in db.execute(sql, args)]
 
 
-def _operator_only(caller: Caller) -> None:
+def operator_only(
+    caller: Caller, refusal: str = "compare runs are the operator's: open them with the master key"
+) -> None:
+    """Refuse a virtual key (403) what holds no key's data or every key's: the operator's alone,
+    like compare runs and the evidence read from them (:mod:`weighbridge.evidence.page`)."""
     if caller.own is not None:
-        raise Refused(HTTPFailure(403, "compare runs are the operator's: open them with the master key"))
+        raise Refused(HTTPFailure(403, refusal))
 
 
 def _count(request: Request, name: str, *, default: int, most: int) -> int:

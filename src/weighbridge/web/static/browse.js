@@ -1,11 +1,13 @@
-// weighbridge Browse tabs: compare runs and their reports, the inference log, spend and budgets.
+// weighbridge Browse tabs: compare runs and their reports, the inference log, spend and budgets,
+// and the evidence each model has per task.
 // Every request goes through app.js's api(), so it carries the page's credentials. Log texts
 // are untrusted: they only ever reach the page through textContent. Amounts are printed as the
-// server formats them (each record's "shown"), so the page says what `weighbridge spend` says.
+// server formats them (each record's "shown"), so the page says what `weighbridge spend` says;
+// so are the evidence's figures, so the page says what `weighbridge evidence` says.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const browse = { logNext: null };
+const browse = { logNext: null, evidenceAsked: 0 };
 
 function svg(tag, attrs, ...children) {
   const node = document.createElementNS(SVG_NS, tag);
@@ -275,13 +277,59 @@ async function loadBudgets() {
   ], budgets);
 }
 
+// ---- evidence ----------------------------------------------------------------------------
+
+const EVIDENCE_COLUMNS = [
+  { head: "Task", cell: (r) => r.task },
+  { head: "Model", cell: (r) => r.model },
+  { head: "Weights", cell: (r) => el("span", { title: r.weights || "" }, r.shown.weights,
+    r.shown.stale ? el("span", { class: "muted", text: " " + r.shown.stale }) : null) },
+  { head: "Quality [95% CI]", num: true, cell: (r) => r.shown.quality },
+  { head: "n", num: true, cell: (r) => r.shown.n },
+  { head: "From", cell: (r) => r.shown.source },
+  { head: "Arena [95% CI]", num: true, cell: (r) => r.shown.arena },
+  { head: "Votes", num: true, cell: (r) => r.shown.votes },
+  { head: "Latency p50", num: true, cell: (r) => r.shown.latency_p50_s },
+  { head: "Cost / call", num: true, cell: (r) => r.shown.cost_per_call_usd },
+];
+
+async function loadEvidence() {
+  const params = new URLSearchParams();
+  const task = $("evidence-task").value;
+  if (task) params.set("task", task);
+  if ($("evidence-stale").checked) params.set("all", "1");
+  const asked = ++browse.evidenceAsked;  // a slow answer to an older filter is dropped
+  let data;
+  try { data = await api("/arena/evidence?" + params); } catch (error) {
+    if (asked !== browse.evidenceAsked) return;
+    $("evidence-summary").textContent = error.message;
+    $("evidence-table").replaceChildren();
+    return;
+  }
+  if (asked !== browse.evidenceAsked) return;
+  // The chosen task stays listed even where no row now names it (stale rows hidden, say).
+  const tasks = task && !data.tasks.includes(task) ? [...data.tasks, task] : data.tasks;
+  $("evidence-task").replaceChildren(el("option", { value: "", text: "All tasks" }),
+    ...tasks.map((t) => el("option", { value: t, text: t })));
+  $("evidence-task").value = task;
+  const count = data.rows.length;
+  $("evidence-summary").textContent = count
+    ? (count === 1 ? "1 row" : count + " rows") + ", by task and then best quality first" : data.empty;
+  if (data.rows.length) fillTable($("evidence-table"), EVIDENCE_COLUMNS, data.rows);
+  else $("evidence-table").replaceChildren();
+}
+
 // ---- wiring ------------------------------------------------------------------------------
 
 addMode("runs", "tab-runs", "runs", loadRuns);
 addMode("log", "tab-log", "log", () => loadLog(false));
 addMode("spend", "tab-spend", "spend", loadSpend);
+addMode("evidence", "tab-evidence", "evidence", loadEvidence);
 $("runs-refresh").addEventListener("click", loadRuns);
 $("log-filter").addEventListener("submit", (event) => { event.preventDefault(); loadLog(false); });
 for (const name of LOG_FILTERS) $("log-" + name).addEventListener("change", () => loadLog(false));
 $("log-more").addEventListener("click", () => loadLog(true));
 $("spend-filter").addEventListener("submit", (event) => { event.preventDefault(); loadSpend(); });
+$("evidence-filter").addEventListener("submit", (event) => { event.preventDefault(); loadEvidence(); });
+$("evidence-task").addEventListener("change", loadEvidence);
+$("evidence-stale").addEventListener("change", loadEvidence);
