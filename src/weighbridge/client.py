@@ -102,12 +102,20 @@ class Client:
             raise InvalidRequestError(validation_message(exc)) from None
 
     async def asend(
-        self, request: ChatRequest, *, source: str | None = None, key_name: str | None = None
+        self,
+        request: ChatRequest,
+        *,
+        source: str | None = None,
+        key_name: str | None = None,
+        within_usd: float | None = None,
     ) -> ChatResponse:
         """One whole answer to a request already built (the gateway's way in); a route falls
-        back to its next target on the failures it names."""
+        back to its next target on the failures it names, and leaves out those that could cost
+        more than ``within_usd`` (what the caller's budgets hold for it)."""
         tagged = await self.planner.classify(request)
-        calls = self.planner.calls(request, source or self.source, key_name, tagged=tagged)
+        calls = self.planner.calls(
+            request, source or self.source, key_name, tagged=tagged, within_usd=within_usd
+        )
         for call in calls:
             try:
                 return await self._whole_chat(call)
@@ -133,10 +141,13 @@ class Client:
         source: str | None = None,
         key_name: str | None = None,
         tagged: Tagged | None = None,
+        within_usd: float | None = None,
     ) -> AsyncStream:
         """The streamed answer to a request already built; ``tagged``: its task as
         ``planner.classify`` found it, awaited first (a stream is planned before it starts)."""
-        calls = self.planner.calls(request, source or self.source, key_name, tagged=tagged)
+        calls = self.planner.calls(
+            request, source or self.source, key_name, tagged=tagged, within_usd=within_usd
+        )
         return AsyncStream(self.attempts, calls)
 
     async def acomplete_text(

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.support import scripted
+from tests.support.cli import invoke
 from tests.support.compare import prompt_file, run
 from tests.support.gateway import serving
 from weighbridge.client import Client
@@ -225,6 +226,21 @@ def test_the_gateway_takes_the_task_from_a_header_or_metadata(
             json={"model": "smart", "messages": [{"role": "user", "content": "hi"}], "metadata": {"task": 3}},
         )
         assert bad.status_code == 400 and bad.json()["error"]["message"] == "metadata.task must be a string"
+
+        # a key whose budget cannot hold the strong model's worst case (8 tokens at $40/M) still
+        # gets an answer on the hard task, from the target it can afford, and is told why
+        made = invoke("keys", "create", "--name", "thrifty", "--budget-usd", "0.0001")
+        assert made.returncode == 0, made.stderr
+        thrifty = openai.OpenAI(base_url=f"{url}/v1", api_key=made.stdout.strip(), max_retries=0)
+        raw = thrifty.chat.completions.with_raw_response.create(
+            model="smart",
+            messages=[{"role": "user", "content": "Prove lemma 6."}],
+            max_tokens=8,
+            extra_headers={"x-weighbridge-task": "hard"},
+        )
+        reason = raw.headers["x-weighbridge-route-reason"]
+        assert raw.headers["x-weighbridge-model"] == "cheap", reason
+        assert "strong: could cost up to $0.000" in reason and "more than the budget has left" in reason
 
 
 def test_a_request_without_a_task_is_classified_on_this_machine(

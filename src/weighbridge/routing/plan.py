@@ -37,10 +37,12 @@ def plan(
     task: str | None = None,
     advisor: Advisor | None = None,
     tagged: Tagged | None = None,
+    over_budget: Mapping[str, float] | None = None,
 ) -> list[Choice]:
     """The targets to try in order; ``sensitive`` names the kinds of data the guard found,
-    ``in_flight`` how many requests each target model is serving now, and ``task`` what the
-    request is (for ``auto``, which asks ``advisor``)."""
+    ``in_flight`` how many requests each target model is serving now, ``task`` what the
+    request is (for ``auto``, which asks ``advisor``), and ``over_budget`` the targets whose
+    worst case the caller's budgets cannot hold now."""
     targets = list(route.targets)
     busy = in_flight or {}
     if route.strategy == "least-outstanding":
@@ -72,6 +74,10 @@ def plan(
         leaves = not target.runs_locally
         if sensitive and leaves and route.privacy == "local-only":
             skipped.append(f"{spec.model}: the request holds {flagged} and the route is local-only")
+            continue
+        if over_budget and target.model_id in over_budget:
+            worst = over_budget[target.model_id]
+            skipped.append(f"{spec.model}: could cost up to ${worst:.6f}, more than the budget has left")
             continue
         if breakers.state(breaker_key(target)) == "open":
             skipped.append(f"{spec.model}: circuit open after repeated failures")

@@ -61,9 +61,11 @@ class Planner:
         key_name: str | None = None,
         *,
         tagged: Tagged | None = None,
+        within_usd: float | None = None,
     ) -> list[ChatCall]:
         """The attempts a chat makes, in order: one for a model, a planned sequence for a route.
-        ``tagged`` is what :meth:`classify` found."""
+        ``tagged`` is what :meth:`classify` found; ``within_usd`` what the caller's budgets hold
+        for it (a route's targets that could cost more are left out)."""
         route = self.settings.routes.get(request.model)
         if route is None:
             return [self._prepare(request, resolve(self.settings, request.model), source, key_name)]
@@ -83,6 +85,7 @@ class Planner:
             task=task,
             advisor=self.advisor,
             tagged=tagged,
+            over_budget=self._over(request, within_usd),
         ):
             asked = request.model_copy(update={"model": choice.target.model_id})
             routed = (request.model, route, choice.reason)
@@ -117,27 +120,36 @@ class Planner:
 
     def max_cost_usd(self, request: Asked) -> float:
         """The most ``request`` can cost, known before it is sent (for budget reservations)."""
+        return max(self.worst_costs(request).values())
+
+    def worst_costs(self, request: Asked) -> dict[str, float]:
+        """The most ``request`` can cost on each target it may end on (a route's, in order):
+        what a budget with less left than the whole could still hold for the cheaper ones."""
         if isinstance(request, ChatRequest):
             chars = sum(len(m.text()) for m in request.messages)
-            # a route may end on any of its targets
             sent = [(c.target, c.request.max_tokens) for c in self.calls(request, "")]
         else:
             chars = _prompt_chars(request)
             max_tokens = request.max_tokens if isinstance(request, TextRequest) else 0
             sent = [(resolve(self.settings, request.model), max_tokens)]
-        worst = 0.0
+        worst: dict[str, float] = {}
         for target, asked_tokens in sent:
             entry = target.entry
             max_tokens = entry.max_output_tokens or entry.context_tokens or 4096
-            cost = worst_case_usd(
+            worst[target.model_id] = worst_case_usd(
                 entry,
                 chars,
                 max_tokens if asked_tokens is None else asked_tokens,
                 runs_locally=target.runs_locally,
                 self_hosting=self.settings.catalog.self_hosting,
             )
-            worst = max(worst, cost)
         return worst
+
+    def _over(self, request: ChatRequest, within_usd: float | None) -> dict[str, float]:
+        """The targets whose worst case is more than ``within_usd``, with that worst case."""
+        if within_usd is None:
+            return {}
+        return {model: usd for model, usd in self.worst_costs(request).items() if usd > within_usd}
 
     def guard(self) -> Guard:
         """The privacy guard for these settings, built on first use."""

@@ -11,7 +11,7 @@ to it the same way, whoever calls.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -43,6 +43,9 @@ class Hold:
     on its route where they have budgets (the ids of the holds in the store)."""
 
     holds: tuple[str, ...] = ()
+    #: Less than the request's worst case, when only that much fitted: the route's targets that
+    #: could cost more are then left out of its plan. None: the whole worst case is held.
+    within_usd: float | None = None
 
 
 NOTHING_HELD = Hold()
@@ -107,12 +110,20 @@ class Access:
             return rates.admit(db, name, rpm)
 
     async def reserve(
-        self, caller: Caller, worst_case: Callable[[], float], model: str | None = None
+        self,
+        caller: Caller,
+        worst_case: Callable[[], float],
+        model: str | None = None,
+        *,
+        per_target: Callable[[], Iterable[float]] | None = None,
     ) -> Hold:
         """Hold the request's worst-case cost against its key's budget and, when ``model`` is a
         route with a budget, the route's; both or neither. The estimate is only worked out when
         there is a budget to hold it against. A budget that looks full is looked at again once
-        the holds of requests that never ended (a replica killed mid-request) are released."""
+        the holds of requests that never ended (a replica killed mid-request) are released.
+
+        ``per_target``: a route's worst case on each of its targets. When the whole does not
+        fit, the most that does is held instead, and the targets over it are left out."""
         key = caller.key if caller.key is not None and caller.key.budget_usd is not None else None
         route = self._routes.get(model) if model is not None else None
         route_budget = route.budget_usd if route is not None else None
@@ -123,22 +134,37 @@ class Access:
             wanted.append((ledger.KEYS, key.name, None))
         if route_budget is not None:
             wanted.append((ledger.ROUTES, str(model), route_budget))
-        return await self._store.offload(self._hold, wanted, worst_case())
+        worst = worst_case()
+        smaller = sorted({usd for usd in per_target() if usd < worst}, reverse=True) if per_target else []
+        return await self._store.offload(self._hold, wanted, [worst, *smaller])
 
-    def _hold(self, wanted: list[tuple[ledger.Ledger, str, float | None]], worst_usd: float) -> Hold:
+    def _hold(self, wanted: list[tuple[ledger.Ledger, str, float | None]], amounts: list[float]) -> Hold:
+        """Hold the first of ``amounts`` (largest first) that every budget in ``wanted`` can."""
+        refused: Refused | None = None
+        for usd in amounts:
+            try:
+                holds = self._hold_all(wanted, usd)
+            except Refused as exc:
+                refused = refused or exc
+                continue
+            return Hold(holds, None if usd == amounts[0] else usd)
+        assert refused is not None
+        raise refused
+
+    def _hold_all(self, wanted: list[tuple[ledger.Ledger, str, float | None]], usd: float) -> tuple[str, ...]:
         with self._store.connection() as db:
             holds: list[str] = []
             for book, holder, budget in wanted:
                 if book is ledger.ROUTES:
                     route_budgets.open_row(db, holder)
-                hold = book.reserve(db, holder, worst_usd, budget)
+                hold = book.reserve(db, holder, usd, budget)
                 if hold is None and ledger.release_stale(db, self._store.options.reservation_timeout_s):
-                    hold = book.reserve(db, holder, worst_usd, budget)
+                    hold = book.reserve(db, holder, usd, budget)
                 if hold is None:
                     ledger.release(db, holds)
-                    raise _over_budget(f"{book.name} '{holder}'", worst_usd)
+                    raise _over_budget(f"{book.name} '{holder}'", usd)
                 holds.append(hold)
-        return Hold(tuple(holds))
+        return tuple(holds)
 
     async def release(self, held: Hold) -> None:
         """End what ``held`` reserved. What the request cost was charged as it was logged (a

@@ -250,19 +250,30 @@ class Gateway:
                 chat = chat.model_copy(update={"model": blind})
             chat = with_header(chat, request.headers)
             await self.access.admit(caller, chat.model)
+            planner = self.client.planner
             held = await self.access.reserve(
-                caller, lambda: self.client.planner.max_cost_usd(chat), chat.model
+                caller,
+                lambda: planner.max_cost_usd(chat),
+                chat.model,
+                per_target=(lambda: planner.worst_costs(chat).values())
+                if chat.model in planner.settings.routes
+                else None,
             )
+            within = held.within_usd
             try:
                 if not getattr(body, "stream", False):
-                    response = await self.client.asend(chat, source="gateway", key_name=caller.name)
+                    response = await self.client.asend(
+                        chat, source="gateway", key_name=caller.name, within_usd=within
+                    )
                     await self.access.release(held)
                     held = NOTHING_HELD
                     return JSONResponse(
                         wire.whole(response, body.model), headers=_served_by(response, blind is not None)
                     )
                 tagged = await self.client.planner.classify(chat)
-                stream = self.client.asend_stream(chat, source="gateway", key_name=caller.name, tagged=tagged)
+                stream = self.client.asend_stream(
+                    chat, source="gateway", key_name=caller.name, tagged=tagged, within_usd=within
+                )
                 first = await _next(stream)  # failures before any output still get a proper status
             except BaseException:
                 await self.access.release(held)
