@@ -120,6 +120,24 @@ def hf_checkpoint(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> P
 
 
 @pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A tiny Stable Diffusion 1.x pipeline folder (32x32 pictures, random weights), built from
+    configs in about a second, once for the whole run: the xdist workers share one folder, the
+    first to get there building it while the others wait. Never changed: a test that changes a
+    pipeline copies it first."""
+    from tests.support.diffusion import tiny_sd_pipeline
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    folder = shared / "tiny-sd"
+    with (shared / "tiny-sd.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.is_dir():  # built aside and renamed: a half-built folder is never found
+            tiny_sd_pipeline(shared / "tiny-sd.building").rename(folder)
+        return folder
+
+
+@pytest.fixture(scope="session")
 def llama_server(embedded_path: Path) -> Iterator[str]:
     """A real ``python -m llama_cpp.server`` serving the embedded model; yields its base URL."""
     with llama_cpp_server(embedded_path) as base:

@@ -18,6 +18,8 @@ def test_exported_names() -> None:
             "ChatResponse",
             "Client",
             "ConfigError",
+            "ImageRequest",
+            "ImageResponse",
             "InvalidRequestError",
             "Message",
             "MissingKeyError",
@@ -37,6 +39,7 @@ def test_exported_names() -> None:
             "astream",
             "chat",
             "evaluate",
+            "image",
             "stream",
         ]
     )

@@ -35,7 +35,15 @@ if TYPE_CHECKING:
     from weighbridge.eval.stored import EvalRun
     from weighbridge.routing.advice import Advisor
     from weighbridge.streaming import AsyncStream, Stream
-    from weighbridge.types import ChatRequest, ChatResponse, Message, StreamChunk, Usage
+    from weighbridge.types import (
+        ChatRequest,
+        ChatResponse,
+        ImageRequest,
+        ImageResponse,
+        Message,
+        StreamChunk,
+        Usage,
+    )
 
 __all__ = [
     "AsyncStream",
@@ -43,6 +51,8 @@ __all__ = [
     "ChatResponse",
     "Client",
     "ConfigError",
+    "ImageRequest",
+    "ImageResponse",
     "InvalidRequestError",
     "Message",
     "MissingKeyError",
@@ -62,6 +72,7 @@ __all__ = [
     "astream",
     "chat",
     "evaluate",
+    "image",
     "stream",
 ]
 
@@ -73,6 +84,8 @@ _HOMES = {
     "ChatResponse": "weighbridge.types",
     "Message": "weighbridge.types",
     "StreamChunk": "weighbridge.types",
+    "ImageRequest": "weighbridge.types",
+    "ImageResponse": "weighbridge.types",
     "Usage": "weighbridge.types",
 }
 _default: Client | None = None
@@ -117,6 +130,22 @@ def chat(messages: Messages, *, model: str | None = None, **params: Any) -> Chat
 async def achat(messages: Messages, *, model: str | None = None, **params: Any) -> ChatResponse:
     """The async twin of :func:`chat`."""
     return await default_client().achat(messages, model=model, **params)
+
+
+def image(prompt: str, *, model: str, **params: Any) -> ImageResponse:
+    """Pictures from ``prompt`` by an image model (``n``, ``size``, ``quality``, ``seed``,
+    ``steps``, ``negative_prompt``, ``guidance``, ``output_format``); each in
+    ``response.images[i].data``, as encoded bytes."""
+    from pydantic import ValidationError
+
+    from weighbridge.errors import InvalidRequestError
+    from weighbridge.types import ImageRequest, validation_message
+
+    try:
+        request = ImageRequest(model=model, prompt=prompt, **params)
+    except ValidationError as exc:
+        raise InvalidRequestError(validation_message(exc)) from None
+    return default_client().generate_images(request)
 
 
 def stream(messages: Messages, *, model: str | None = None, **params: Any) -> Stream:

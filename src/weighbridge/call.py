@@ -23,6 +23,9 @@ from weighbridge.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     Embeddings,
+    ImageRequest,
+    ImageResponse,
+    Images,
     ScoreRequest,
     ScoreResponse,
     Scores,
@@ -33,8 +36,8 @@ from weighbridge.types import (
 )
 from weighbridge.weights import pinned_sha256
 
-Asked = ChatRequest | TextRequest | EmbeddingRequest | ScoreRequest
-Answer = ChatResponse | TextResponse | EmbeddingResponse | ScoreResponse
+Asked = ChatRequest | TextRequest | EmbeddingRequest | ScoreRequest | ImageRequest
+Answer = ChatResponse | TextResponse | EmbeddingResponse | ScoreResponse | ImageResponse
 
 
 R = TypeVar("R", bound=Asked)
@@ -103,26 +106,41 @@ class Call(Generic[R]):
     def answer(
         self,
         kind: type[A],
-        got: Completion | TextCompletion | Embeddings | Scores,
+        got: Completion | TextCompletion | Embeddings | Scores | Images,
         *,
         settings: Settings,
         ttft_s: float | None = None,
     ) -> A:
         """What the provider gave, as the answer ``kind``, with what :meth:`metered` adds."""
-        return kind(**got.model_dump(), **self.metered(got.usage, ttft_s, settings))
+        made = got if isinstance(got, Images) else None
+        return kind(**got.model_dump(), **self.metered(got.usage, ttft_s, settings, images=made))
 
-    def metered(self, usage: Usage, ttft_s: float | None, settings: Settings) -> dict[str, Any]:
+    def metered(
+        self, usage: Usage, ttft_s: float | None, settings: Settings, *, images: Images | None = None
+    ) -> dict[str, Any]:
         """What weighbridge adds to any answer: identity, clock, price, weights, route."""
-        from weighbridge.costs import cost_usd
+        from weighbridge.costs import cost_usd, image_cost_usd
 
         latency = time.perf_counter() - self.started
-        cost, basis = cost_usd(
-            self.target.entry,
-            usage,
-            busy_s=latency if self.machine_s is None else self.machine_s,
-            runs_locally=self.target.runs_locally,
-            self_hosting=settings.catalog.self_hosting,
-        )
+        busy_s = latency if self.machine_s is None else self.machine_s
+        local, rate = self.target.runs_locally, settings.catalog.self_hosting
+        if images is not None:
+            asked = cast(ImageRequest, self.request)
+            size, count = images.size or asked.size, len(images.images)
+            cost, basis = image_cost_usd(
+                self.target.entry,
+                size,
+                asked.quality,
+                count,
+                usage,
+                busy_s=busy_s,
+                runs_locally=local,
+                self_hosting=rate,
+            )
+        else:
+            cost, basis = cost_usd(
+                self.target.entry, usage, busy_s=busy_s, runs_locally=local, self_hosting=rate
+            )
         return {
             "id": self.id,
             "model": self.target.model_id,
@@ -145,6 +163,9 @@ class Call(Generic[R]):
     ) -> InferenceRecord:
         asked = self.request.model_dump_json(exclude_none=True, exclude={"model"})
         answered = _answer_text(response) if response is not None else None
+        # what made a picture, and the hash of each, are kept whatever the retention: they are
+        # how a picture is recognised and made again, and say nothing of the prompt
+        kept = answered if isinstance(response, ImageResponse) else _retained(answered, self.retention)
         return InferenceRecord(
             id=self.id,
             created_at=self.created_at,
@@ -167,7 +188,7 @@ class Call(Generic[R]):
             finish_reason=getattr(response, "finish_reason", None),
             error=error.message if error else None,
             request=_retained(asked, self.retention),
-            response=_retained(answered, self.retention),
+            response=kept,
         )
 
 
@@ -178,9 +199,31 @@ def _answer_text(response: Answer) -> str:
         return response.text
     if isinstance(response, ScoreResponse):
         return json.dumps([score.logprob for score in response.scores])
+    if isinstance(response, ImageResponse):
+        return json.dumps(
+            {
+                "sha256": [image.sha256 for image in response.images],
+                "format": [image.format for image in response.images],
+                "seed": response.seed,
+                "steps": response.steps,
+                "size": response.size,
+            }
+        )
     if not response.tool_calls:
         return response.content
     return json.dumps({"content": response.content, "tool_calls": [c.openai() for c in response.tool_calls]})
+
+
+#: How an image record's answer begins in the log (:func:`_answer_text`): whatever the
+#: retention, so the pictures a call made can be counted from the log alone.
+IMAGE_RECORD = '{"sha256": ['
+
+
+def pictures_in(response: str | None) -> int:
+    """How many pictures a logged answer names: 0 for anything but an image call's."""
+    if response is None or not response.startswith(IMAGE_RECORD):
+        return 0
+    return len(json.loads(response)["sha256"])
 
 
 def _retained(text: str | None, retention: str) -> str | None:

@@ -22,11 +22,12 @@ from weighbridge.call import ChatCall
 from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.providers import retry
-from weighbridge.providers.base import EmbeddingProvider, ScoringProvider, TextProvider
+from weighbridge.providers.base import EmbeddingProvider, ImageProvider, ScoringProvider, TextProvider
 from weighbridge.providers.pool import ProviderPool
 from weighbridge.routing.advice import Advisor, Tagged
 from weighbridge.routing.planner import Planner
 from weighbridge.store import Store
+from weighbridge.store.pictures import Pictures
 from weighbridge.store.recorder import Recorder
 from weighbridge.streaming import AsyncStream, Stream
 from weighbridge.targets import resolve
@@ -36,6 +37,8 @@ from weighbridge.types import (
     Completion,
     EmbeddingRequest,
     EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
     Message,
     ScoreRequest,
     ScoreResponse,
@@ -174,6 +177,29 @@ class Client:
             lambda got: call.answer(ScoreResponse, got, settings=self.settings),
         )
 
+    async def agenerate_images(
+        self,
+        request: ImageRequest,
+        *,
+        source: str | None = None,
+        key_name: str | None = None,
+        for_url: bool = False,
+    ) -> ImageResponse:
+        """Pictures from a prompt, logged with each picture's sha256; the pictures themselves
+        are kept on disk under retention ``full`` (and for an hour when ``for_url``: the gateway
+        serves them at a URL)."""
+        call = self.planner.direct(request, "images", source or self.source, key_name)
+        answer = await self.attempts.whole(
+            call,
+            lambda provider: cast(ImageProvider, provider).generate_images(call.target, request),
+            lambda got: call.answer(ImageResponse, got, settings=self.settings),
+        )
+        if self.settings.retention == "full" or for_url:
+            pictures = Pictures(self.settings.home)
+            only_url = self.settings.retention != "full"
+            await asyncio.to_thread(lambda: [pictures.keep(i, for_url_only=only_url) for i in answer.images])
+        return answer
+
     async def aembed(
         self, request: EmbeddingRequest, *, source: str | None = None, key_name: str | None = None
     ) -> EmbeddingResponse:
@@ -207,6 +233,9 @@ class Client:
 
     def complete_text(self, request: TextRequest) -> TextResponse:
         return self._blocking().call(lambda: self.acomplete_text(request))
+
+    def generate_images(self, request: ImageRequest) -> ImageResponse:
+        return self._blocking().call(lambda: self.agenerate_images(request))
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         return self._blocking().call(lambda: self.aembed(request))

@@ -37,6 +37,7 @@ from weighbridge.own.registry import registered_models
 from weighbridge.routing.routes import Route
 from weighbridge.store import Store, StoreOptions
 from weighbridge.types import validation_message
+from weighbridge.weights import PIPELINE_INDEX
 
 EMBEDDED_MODEL = "smollm2-135m"
 Retention = Literal["full", "hash", "none"]
@@ -190,7 +191,8 @@ def _refuse_secrets(path: Path, name: str, entry: dict[str, Any]) -> None:
 
 def _expand_short_model(entry: dict[str, Any]) -> dict[str, Any]:
     """``provider``/``model``/``file``/``adapter`` at the top of a model entry become its one
-    serve option; a ``file`` that is a folder runs on transformers, any other on llama.cpp."""
+    serve option; a ``file`` that is a diffusers pipeline folder runs on diffusers (an image
+    model), another folder on transformers, any other file on llama.cpp."""
     short = {k: entry[k] for k in _SHORT_MODEL_KEYS if k in entry}
     if not short:
         return entry
@@ -199,5 +201,9 @@ def _expand_short_model(entry: dict[str, Any]) -> dict[str, Any]:
         if key in short:
             short[key] = str(Path(short[key]).expanduser())
     if "file" in short:
-        short.setdefault("provider", "transformers" if Path(short["file"]).is_dir() else "llamacpp")
+        folder = Path(short["file"])
+        if (folder / PIPELINE_INDEX).is_file():  # a diffusers pipeline: pictures, not chat
+            short.setdefault("provider", "diffusers")
+            rest.setdefault("modality", "image")
+        short.setdefault("provider", "transformers" if folder.is_dir() else "llamacpp")
     return {**rest, "serve": [short]}

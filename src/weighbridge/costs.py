@@ -55,3 +55,74 @@ def cost_usd(
         rate = self_hosting.usd_per_busy_hour  # the hourly price over the share of hours in use
         return busy_s * rate / 3600, f"local compute: {busy_s:.3f} s of the machine at ${rate:g}/h"
     return None, "no price in the catalog"
+
+
+#: What a budget holds back for one local image before it exists: a slow machine's time for a
+#: large pipeline at many steps (the real charge is the time it took).
+_LOCAL_SECONDS_PER_IMAGE_CEILING = 300.0
+
+
+def image_cost_usd(
+    entry: ModelEntry,
+    size: str | None,
+    quality: str | None,
+    count: int,
+    usage: Usage,
+    *,
+    busy_s: float,
+    runs_locally: bool,
+    self_hosting: SelfHosting | None,
+) -> tuple[float | None, str]:
+    """The cost of ``count`` pictures: the catalog's price for their size and quality, else its
+    flat price per image, else the tokens a service billed (gpt-image-1 reports them), else,
+    for a local pipeline, its machine time. A size or quality the table does not list is
+    charged at the table's dearest price, and the note says so: never less than it may cost."""
+    price = entry.price
+    if price is not None and price.per_image:
+        found = _image_price(price.per_image, size, quality)
+        each, key = found if found else (max(price.per_image.values()), "")
+        how = (
+            key or f"the dearest listed ({size or 'default size'}/{quality or 'default quality'} not listed)"
+        )
+        when = f" as of {price.as_of}" if price.as_of else ""
+        return each * count, f"{price.provider or 'catalog'} price{when}: ${each:g} per image ({how})"
+    if price is not None and price.per_image_usd is not None:
+        when = f" as of {price.as_of}" if price.as_of else ""
+        return (
+            price.per_image_usd * count,
+            f"{price.provider or 'catalog'} price{when}: ${price.per_image_usd:g} per image",
+        )
+    if usage.total_tokens and not runs_locally:
+        return cost_usd(entry, usage, busy_s=busy_s, runs_locally=False, self_hosting=self_hosting)
+    return cost_usd(entry, Usage(), busy_s=busy_s, runs_locally=runs_locally, self_hosting=self_hosting)
+
+
+def worst_case_image_usd(
+    entry: ModelEntry,
+    size: str | None,
+    quality: str | None,
+    count: int,
+    *,
+    runs_locally: bool,
+    self_hosting: SelfHosting | None,
+) -> float:
+    """The most ``count`` pictures can cost, before they are made."""
+    busy_s = _LOCAL_SECONDS_PER_IMAGE_CEILING * count
+    cost, _ = image_cost_usd(
+        entry,
+        size,
+        quality,
+        count,
+        Usage(),
+        busy_s=busy_s,
+        runs_locally=runs_locally,
+        self_hosting=self_hosting,
+    )
+    return cost or 0.0
+
+
+def _image_price(table: dict[str, float], size: str | None, quality: str | None) -> tuple[float, str] | None:
+    for key in (f"{size}/{quality}", str(size)):
+        if key in table:
+            return table[key], key
+    return None

@@ -2,7 +2,8 @@
 
 A name is a catalog id (``gpt-5``), ``PROVIDER/UPSTREAM`` for anything a configured provider
 serves (``ollama/qwen3:8b``, ``groq/llama-3.1-8b-instant``), a path to a ``.gguf`` file (run
-by llama.cpp), or a path to a Hugging Face checkpoint folder (run by transformers).
+by llama.cpp), a path to a Hugging Face checkpoint folder (run by transformers), or a path to
+a diffusers pipeline folder (run by diffusers).
 A catalog model with several serve options runs on the first one that is runnable now.
 """
 
@@ -26,10 +27,14 @@ from weighbridge.errors import (
     WeighbridgeError,
 )
 from weighbridge.plugins import capabilities_of
-from weighbridge.weights import CHECKPOINT_CONFIG
+from weighbridge.weights import CHECKPOINT_CONFIG, PIPELINE_INDEX
 
-#: The provider a bare path to a checkpoint folder runs on (as a bare ``.gguf`` runs on llama.cpp).
+#: The provider a bare path to a checkpoint folder runs on (as a bare ``.gguf`` runs on llama.cpp),
+#: and the one a bare path to a diffusers pipeline folder runs on.
 CHECKPOINT_PROVIDER = "transformers"
+PIPELINE_PROVIDER = "diffusers"
+#: Each by the file that marks its kind of folder.
+_FOLDER_PROVIDERS = {CHECKPOINT_CONFIG: CHECKPOINT_PROVIDER, PIPELINE_INDEX: PIPELINE_PROVIDER}
 
 
 @dataclass(frozen=True)
@@ -128,10 +133,9 @@ def _lookup(settings: Settings, name: str) -> tuple[ModelEntry, list[ServeOption
     provider, sep, upstream = name.partition("/")
     if sep and upstream and provider in catalog.providers:
         return ModelEntry(name=name), [ServeOption(provider=provider, model=upstream)]
-    if (Path(name).expanduser() / CHECKPOINT_CONFIG).is_file():
-        return ModelEntry(name=Path(name).name, open_weights=True), [
-            ServeOption(provider=CHECKPOINT_PROVIDER, file=name)
-        ]
+    runner = folder_provider(Path(name).expanduser())
+    if runner is not None:
+        return ModelEntry(name=Path(name).name, open_weights=True), [ServeOption(provider=runner, file=name)]
     raise UnknownModelError(name, catalog.models)
 
 
@@ -163,13 +167,20 @@ def _target(settings: Settings, name: str, entry: ModelEntry, option: ServeOptio
 
 
 def weight_path(spec: str) -> Path:
-    """A weight file's path, or a Hugging Face checkpoint folder's (see :func:`local_path`)."""
+    """A weight file's path, or a Hugging Face checkpoint folder's, or a diffusers pipeline
+    folder's (see :func:`local_path`)."""
     path = local_path(spec)
-    if not path.is_file() and not (path / CHECKPOINT_CONFIG).is_file():
+    if not path.is_file() and folder_provider(path) is None:
         raise ModelLoadError(
-            f"weight path {path} is not a file, nor a Hugging Face checkpoint folder ({CHECKPOINT_CONFIG})"
+            f"weight path {path} is not a file, nor a Hugging Face checkpoint folder ({CHECKPOINT_CONFIG}), "
+            f"nor a diffusers pipeline folder ({PIPELINE_INDEX})"
         )
     return path
+
+
+def folder_provider(path: Path) -> str | None:
+    """The provider a local folder of weights runs on, by its kind; None if it is of no kind."""
+    return next((runner for marker, runner in _FOLDER_PROVIDERS.items() if (path / marker).is_file()), None)
 
 
 def local_path(spec: str) -> Path:

@@ -7,6 +7,7 @@ each provider translates to and from its own wire format in pure functions.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -293,6 +294,69 @@ class Embeddings(BaseModel):
 
 class EmbeddingResponse(Embeddings, Metered):
     """Embeddings with what weighbridge measured around them."""
+
+
+ImageFormat = Literal["png", "jpeg", "webp"]
+#: OpenAI's ``quality`` values: ``low``/``medium``/``high`` (gpt-image-1), ``standard``/``hd``
+#: (dall-e-3), ``auto``. A local pipeline reads them as a number of denoising steps.
+ImageQuality = Literal["low", "medium", "high", "standard", "hd", "auto"]
+
+
+class ImageRequest(BaseModel):
+    """Pictures from a prompt, in the OpenAI Images API's terms; ``seed``, ``steps``,
+    ``negative_prompt`` and ``guidance`` are what open pipelines take besides (and what an API
+    that has no such knob refuses, never ignores)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    prompt: str = Field(min_length=1, max_length=32000)
+    n: int = Field(default=1, ge=1, le=10)
+    #: ``WIDTHxHEIGHT`` or ``auto``; None: the model's default.
+    size: str | None = Field(default=None, pattern=r"^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$")
+    quality: ImageQuality | None = None
+    output_format: ImageFormat = "png"
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
+    steps: int | None = Field(default=None, ge=1, le=500)
+    negative_prompt: str | None = None
+    guidance: float | None = Field(default=None, ge=0, le=50)
+
+    def dimensions(self) -> tuple[int, int] | None:
+        """(width, height) asked for; None for the model's default."""
+        if self.size is None or self.size == "auto":
+            return None
+        width, height = self.size.split("x")
+        return int(width), int(height)
+
+
+class GeneratedImage(BaseModel):
+    """One picture: its encoded bytes (``format``), and the prompt the service actually used
+    where it rewrote it (dall-e-3 does)."""
+
+    data: bytes
+    format: ImageFormat = "png"
+    revised_prompt: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+class Images(BaseModel):
+    """What a provider returns for an image request: the pictures, in order."""
+
+    images: list[GeneratedImage]
+    usage: Usage = Field(default_factory=Usage)
+    upstream_model: str | None = None
+    #: What the pictures were made with, where the backend says (a local pipeline always does):
+    #: the same seed, steps and size give the same pictures again.
+    seed: int | None = None
+    steps: int | None = None
+    size: str | None = None
+
+
+class ImageResponse(Images, Metered):
+    """Images with what weighbridge measured around them."""
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -1,8 +1,10 @@
 """Local weights: their sha256, computed once and cached, and the checks they pass before
 anything loads them (a loadable format, and the hash their pin in ``weighbridge.lock`` says).
 
-Local weights are a GGUF file, or a Hugging Face checkpoint folder (``config.json`` and
-safetensors), optionally with a peft LoRA adapter folder loaded on top. A folder's sha256 is
+Local weights are a GGUF file, a Hugging Face checkpoint folder (``config.json`` and
+safetensors) or a diffusers pipeline folder (``model_index.json`` and a subfolder per
+component), optionally with a LoRA adapter loaded on top: a peft adapter folder on a
+checkpoint, a diffusers LoRA (a folder or one safetensors file) on a pipeline. A folder's sha256 is
 taken over its files: one line ``NAME<TAB>SHA256`` per file (names relative to the folder,
 sorted, hidden files left out), hashed; so renaming, adding, removing or changing any file
 changes it. A model with an adapter is named by the sha256 of its base's and its adapter's
@@ -17,7 +19,9 @@ starts) unless ``WEIGHBRIDGE_ALLOW_UNPINNED=1`` (``--allow-unpinned``). A model 
 not name is allowed: a pin is a promise about what was pinned, not a whitelist. Only GGUF and
 safetensors files are ever loaded: the other weight formats (``.bin``, ``.pt``, ``.ckpt``...)
 are Python pickles, and loading a pickle runs whatever code it carries (a checkpoint folder is
-loaded from its safetensors alone, whatever else it holds). Writing pins and verifying them is
+loaded from its safetensors alone, whatever else it holds; a pipeline folder's components are
+read by several libraries, each choosing its own files, so a pipeline folder holding a pickle
+is refused whole). Writing pins and verifying them is
 ``weighbridge.own.pin``'s job.
 """
 
@@ -36,10 +40,15 @@ LOCK_FILE = "weighbridge.lock"
 LOCK_ENV = "WEIGHBRIDGE_LOCK"
 ALLOW_ENV = "WEIGHBRIDGE_ALLOW_UNPINNED"
 LOADABLE_SUFFIXES = (".gguf", ".safetensors")
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 #: What makes a folder a Hugging Face checkpoint, and a peft adapter (weights in safetensors:
 #: peft would fall back to a pickled ``adapter_model.bin``).
 CHECKPOINT_CONFIG = "config.json"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+#: What makes a folder a diffusers pipeline, and the file a diffusers LoRA folder holds (what
+#: ``load_lora_weights`` reads from a folder).
+PIPELINE_INDEX = "model_index.json"
+PIPELINE_ADAPTER = "pytorch_lora_weights.safetensors"
 
 
 @dataclass(frozen=True)
@@ -162,23 +171,43 @@ def write_lock(path: Path, lock: Lock) -> None:
 
 
 def check_loadable(path: Path, adapter: Path | None = None) -> None:
-    """Refuse any weight format but GGUF and safetensors (the others are pickles), and a
-    folder that is not a Hugging Face checkpoint (or, for ``adapter``, not a peft adapter)."""
+    """Refuse any weight format but GGUF and safetensors (the others are pickles), a folder
+    that is neither a Hugging Face checkpoint nor a diffusers pipeline (or one holding pickles),
+    and an ``adapter`` that is not the kind its base takes."""
+    pipeline = (path / PIPELINE_INDEX).is_file()
     if path.is_dir():
-        if not (path / CHECKPOINT_CONFIG).is_file():
+        if not pipeline and not (path / CHECKPOINT_CONFIG).is_file():
             raise ModelLoadError(
-                f"{path} is a folder without {CHECKPOINT_CONFIG}: not a Hugging Face checkpoint"
+                f"{path} is a folder without {CHECKPOINT_CONFIG} or {PIPELINE_INDEX}: "
+                "neither a Hugging Face checkpoint nor a diffusers pipeline"
             )
-        if not any(path.glob("*.safetensors")):
+        if not any(path.glob("*/*.safetensors" if pipeline else "*.safetensors")):
             raise ModelLoadError(f"{path} has no .safetensors weights (other formats are never loaded)")
+        if pipeline and (pickles := _pickles(path)):
+            raise ModelLoadError(
+                f"refusing to load the pipeline {path}: it holds {', '.join(pickles)}, Python pickles, "
+                "which run code when loaded. Delete them and keep the .safetensors beside them "
+                "(or convert them to safetensors first)"
+            )
     elif path.suffix.lower() not in LOADABLE_SUFFIXES:
         raise ModelLoadError(
             f"refusing to load {path}: only .gguf and .safetensors weights are loaded; "
             f"'{path.suffix or path.name}' files may be Python pickles, which run code when loaded. "
             "Convert the checkpoint to GGUF or safetensors first"
         )
-    if adapter is not None and not all((adapter / name).is_file() for name in ADAPTER_FILES):
+    if adapter is None:
+        return
+    if pipeline and not (adapter.suffix.lower() == ".safetensors" or (adapter / PIPELINE_ADAPTER).is_file()):
+        raise ModelLoadError(
+            f"{adapter} is not a diffusers LoRA: it needs to be a .safetensors file or a folder "
+            f"holding {PIPELINE_ADAPTER}"
+        )
+    if not pipeline and not all((adapter / name).is_file() for name in ADAPTER_FILES):
         raise ModelLoadError(f"{adapter} is not a peft LoRA adapter: it needs {' and '.join(ADAPTER_FILES)}")
+
+
+def _pickles(folder: Path) -> list[str]:
+    return [name for name, file in _folder_files(folder) if file.suffix.lower() in PICKLE_SUFFIXES]
 
 
 def pinned_sha256(store: Store, model: str, path: Path, adapter: Path | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Literal
 
@@ -68,9 +69,22 @@ class Price(_Strict):
     output_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
     per_image_usd: float | None = Field(default=None, ge=0)
+    #: Per image by ``WIDTHxHEIGHT`` or ``WIDTHxHEIGHT/quality`` (``1024x1536/high``), where a
+    #: service prices sizes and qualities apart; ``per_image_usd`` is then the fallback.
+    per_image: dict[str, float] = Field(default_factory=dict)
     provider: str | None = None
     as_of: str | None = None
     source: str | None = None
+
+    @field_validator("per_image")
+    @classmethod
+    def _image_keys(cls, table: dict[str, float]) -> dict[str, float]:
+        for key, usd in table.items():
+            if not re.fullmatch(r"[1-9][0-9]*x[1-9][0-9]*(/[a-z]+)?", key) or usd < 0:
+                raise ValueError(
+                    f"per_image: '{key}' must be WIDTHxHEIGHT or WIDTHxHEIGHT/quality, priced >= 0"
+                )
+        return table
 
 
 class Benchmark(_Strict):

@@ -22,6 +22,7 @@ from weighbridge.cli import (
     evals,
     evidence,
     finetune,
+    image,
     keys,
     logs,
     models,
@@ -82,6 +83,7 @@ cli.add_command(models.models)
 cli.add_command(routes.routes)
 cli.add_command(simulate.route)
 cli.add_command(run.run)
+cli.add_command(image.image)
 cli.add_command(logs.logs)
 cli.add_command(serve.serve)
 cli.add_command(ps.ps)

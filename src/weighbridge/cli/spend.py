@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from weighbridge.money.spend import Spend
 
 _BY = ("model", "key", "route", "provider", "day")
-_FIELDS = ("requests", "ok", "incomplete", "errors", "unpriced", "prompt_tokens", "completion_tokens")
+_FIELDS = (
+    "requests",
+    "ok",
+    "incomplete",
+    "errors",
+    "unpriced",
+    "prompt_tokens",
+    "completion_tokens",
+    "images",
+)
 
 
 @click.command()
@@ -79,7 +88,7 @@ def _print(report: Spend, held: list[Budget]) -> None:
     span = f"{report.window.since or 'the start'} to {report.window.until or 'now'}"
     table = Table(title=f"Spend by {report.by}, {span} (UTC days)", box=None, header_style="bold")
     table.add_column(report.by)
-    for column in ("requests", "ok", "incomplete", "errors", "in tokens", "out tokens", "cost"):
+    for column in ("requests", "ok", "incomplete", "errors", "in tokens", "out tokens", "images", "cost"):
         table.add_column(column, justify="right")
     for line in [*report.lines, report.total]:
         style = "bold" if line is report.total else None
@@ -91,6 +100,7 @@ def _print(report: Spend, held: list[Budget]) -> None:
             str(line.errors),
             f"{line.prompt_tokens:,}",
             f"{line.completion_tokens:,}",
+            f"{line.images:,}",
             format_usd(line.cost_usd),
             style=style,
         )

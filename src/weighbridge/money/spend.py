@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from weighbridge.call import IMAGE_RECORD, pictures_in
 from weighbridge.money.amounts import ZERO, exact
 from weighbridge.money.window import Window, utc_day
 from weighbridge.store import Store
@@ -48,6 +49,8 @@ class Row:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
+    #: The pictures an image call made; 0 for any other call.
+    images: int = 0
 
     def group(self, by: GroupBy) -> str:
         if by == "day":
@@ -68,6 +71,7 @@ class Line:
     unpriced: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    images: int = 0
     cost_usd: Decimal = field(default=ZERO)
 
     def add(self, row: Row) -> None:
@@ -82,6 +86,7 @@ class Line:
             self.unpriced += 1
         self.prompt_tokens += row.prompt_tokens
         self.completion_tokens += row.completion_tokens
+        self.images += row.images
         self.cost_usd += exact(row.cost_usd)
 
     @property
@@ -105,12 +110,26 @@ def rows(store: Store, window: Window | None = None) -> Iterator[Row]:
     with store.connection() as db:
         fetched = db.execute(
             "SELECT created_at, model, provider, key_name, route, status, source, "
-            "COALESCE(prompt_tokens, 0), COALESCE(completion_tokens, 0), cost_usd "
-            f"FROM inferences WHERE {where} ORDER BY created_at, rowid",
-            args,
+            "COALESCE(prompt_tokens, 0), COALESCE(completion_tokens, 0), cost_usd, "
+            # only an image call's answer is read: the others' texts can be long
+            f"CASE WHEN response LIKE ? THEN response END FROM inferences WHERE {where} "
+            "ORDER BY created_at, rowid",
+            [IMAGE_RECORD + "%", *args],
         ).fetchall()
-    for values in fetched:
-        yield Row(*values)
+    for created_at, model, provider, key_name, route, status, source, into, out, usd, response in fetched:
+        yield Row(
+            created_at,
+            model,
+            provider,
+            key_name,
+            route,
+            status,
+            source,
+            into,
+            out,
+            usd,
+            pictures_in(response),
+        )
 
 
 def totals(records: Iterable[Row], by: GroupBy, window: Window | None = None) -> Spend:

@@ -5,7 +5,8 @@ logging, no pricing; the client does those once for all. Its class declares what
 (:class:`~weighbridge.capabilities.Capabilities`); each optional operation it declares is a
 method beside the three below: ``text`` is ``complete_text(target, TextRequest) ->
 TextCompletion``, ``embeddings`` is ``embed(target, EmbeddingRequest) -> Embeddings``,
-``score`` is ``score(target, ScoreRequest) -> Scores``, ``tokenize`` is ``tokenize(target,
+``score`` is ``score(target, ScoreRequest) -> Scores``, ``images`` is
+``generate_images(target, ImageRequest) -> Images``, ``tokenize`` is ``tokenize(target,
 text, add_special)``, ``detokenize(target, tokens)`` and ``tokenizer_info(target)``. Types are
 found through the registry in :mod:`weighbridge.plugins`.
 """
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
         Completion,
         EmbeddingRequest,
         Embeddings,
+        ImageRequest,
+        Images,
         ScoreRequest,
         Scores,
         StreamChunk,
@@ -68,6 +71,13 @@ class ScoringProvider(Provider, Protocol):
     """A provider whose capabilities offer ``score``."""
 
     async def score(self, target: Target, request: ScoreRequest) -> Scores: ...
+
+
+class ImageProvider(Provider, Protocol):
+    """A provider whose capabilities offer ``images``. One that offers nothing else answers
+    ``complete`` and ``stream`` with an :class:`~weighbridge.errors.InvalidRequestError`."""
+
+    async def generate_images(self, target: Target, request: ImageRequest) -> Images: ...
 
 
 class ProviderFactory(Protocol):

@@ -8,6 +8,9 @@ Gemini's stream has no terminator event: every SSE ``data:`` is a whole
 GenerateContentResponse, and the answer is complete once a chunk has carried a
 ``finishReason``. Older models put ``finishReason`` on every chunk, so the stream is read to
 its end rather than stopped at the first one.
+
+Pictures (Gemini's image output, and Imagen's ``:predict``) are translated in
+:mod:`weighbridge.providers.gemini_images`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,24 @@ import httpx
 
 from weighbridge.capabilities import Capabilities
 from weighbridge.errors import InvalidRequestError, ProviderError
+from weighbridge.providers.gemini_images import (
+    combined,
+    generate_content_body,
+    images_from_content,
+    images_from_predictions,
+    is_imagen,
+    predict_body,
+)
 from weighbridge.providers.http import event_json, post_json, post_sse
+from weighbridge.providers.images import gather_all
 from weighbridge.providers.tools import chosen_function, function_of, parse_arguments
 from weighbridge.targets import Target
 from weighbridge.types import (
     ChatRequest,
     Completion,
     FinishReason,
+    ImageRequest,
+    Images,
     Message,
     StreamChunk,
     ToolCall,
@@ -308,7 +322,7 @@ class StreamState:
 class GeminiProvider:
     """The Gemini API over HTTP. Never retries: the client does."""
 
-    capabilities = Capabilities(weights="remote", operations=frozenset({"chat"}))
+    capabilities = Capabilities(weights="remote", operations=frozenset({"chat", "images"}))
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
@@ -361,6 +375,23 @@ class GeminiProvider:
         if not state.finish_seen:
             raise ProviderError(target.provider_name, "stream ended before a finishReason")
         yield state.final()
+
+    async def generate_images(self, target: Target, request: ImageRequest) -> Images:
+        """Imagen by ``:predict``, n pictures in one call; any other model by n
+        ``generateContent`` calls at once (see :mod:`weighbridge.providers.gemini_images`)."""
+        model = target.upstream.removeprefix("models/")
+        if is_imagen(model):
+            answer = await self._post(target, "predict", predict_body(request, model))
+            return images_from_predictions(target.provider_name, answer, model)
+        body = generate_content_body(request, model)
+        answers = await gather_all(self._post(target, "generateContent", body) for _ in range(request.n))
+        return combined([images_from_content(target.provider_name, answer) for answer in answers])
+
+    async def _post(self, target: Target, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        url, headers = self._call(target, method)
+        return await post_json(
+            self._http, target.provider_name, url, body, headers=headers, timeout=target.provider.timeout_s
+        )
 
     async def aclose(self) -> None:
         return None

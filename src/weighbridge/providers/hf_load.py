@@ -52,7 +52,7 @@ def load_checkpoint(folder: Path, adapter: Path | None = None) -> tuple[Any, Any
             folder, local_files_only=True, dtype=torch.float32, use_safetensors=True
         )
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"transformers cannot load {folder}: {_one_line(exc)}") from None
+        raise ModelLoadError(f"transformers cannot load {folder}: {one_line(exc)}") from None
     if adapter is not None:
         from peft import PeftModel
 
@@ -61,7 +61,7 @@ def load_checkpoint(folder: Path, adapter: Path | None = None) -> tuple[Any, Any
                 model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
         except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: shapes of another base
             raise ModelLoadError(
-                f"peft cannot load the adapter {adapter} on {folder}: {_one_line(exc)}"
+                f"peft cannot load the adapter {adapter} on {folder}: {one_line(exc)}"
             ) from None
     return model, tokenizer
 
@@ -75,5 +75,6 @@ def peft_quietly() -> Iterator[None]:
         yield
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
+    """An exception's message on one line: torch's and the hub's run over several."""
     return " ".join(str(exc).split())

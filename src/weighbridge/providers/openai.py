@@ -1,7 +1,8 @@
 """Any OpenAI-compatible chat-completions endpoint: OpenAI, xAI, DeepSeek, Mistral, Groq,
 Together, OpenRouter, vLLM, Ollama, llama.cpp's server, TGI.
 
-The translation functions are pure: request -> body, body -> completion, event -> chunk.
+The translation functions are pure: request -> body, body -> completion, event -> chunk;
+those of ``/images/generations`` are in :mod:`weighbridge.providers.openai_images`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import httpx
 
 from weighbridge.capabilities import Capabilities
 from weighbridge.errors import ProviderError
+from weighbridge.providers import openai_images
 from weighbridge.providers.http import event_json, post_json, post_sse
 from weighbridge.providers.sse import Event
 from weighbridge.targets import Target
@@ -23,6 +25,8 @@ from weighbridge.types import (
     EmbeddingRequest,
     Embeddings,
     FinishReason,
+    ImageRequest,
+    Images,
     StreamChunk,
     TextCompletion,
     TextRequest,
@@ -158,7 +162,7 @@ def usage_from_body(usage: dict[str, Any] | None) -> Usage | None:
 
 class OpenAIProvider:
     capabilities = Capabilities(
-        weights="remote", operations=frozenset({"chat", "text", "logprobs", "embeddings"})
+        weights="remote", operations=frozenset({"chat", "text", "logprobs", "embeddings", "images"})
     )
 
     def __init__(self, http: httpx.AsyncClient) -> None:
@@ -192,6 +196,13 @@ class OpenAIProvider:
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
         return embeddings_from_body(await self._post(target, "/embeddings", body))
+
+    async def generate_images(self, target: Target, request: ImageRequest) -> Images:
+        assert target.provider.base_url is not None
+        openai = openai_images.is_openai(target.provider.base_url)
+        body = openai_images.request_body(request, target.upstream, openai=openai)
+        answer = await self._post(target, "/images/generations", body)
+        return openai_images.images_from_body(target.provider_name, answer, request)
 
     async def stream(self, target: Target, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         url, headers = self._call(target)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from weighbridge.config import Settings
 from weighbridge.errors import NoRouteError, WeighbridgeError
+from weighbridge.providers.images import not_for_chat as not_for_chat_message
 from weighbridge.routing.advice import Advisor, Tagged
 from weighbridge.routing.breaker import Breakers
 from weighbridge.routing.routes import Route, RouteTarget
@@ -23,6 +24,13 @@ class Choice:
 
 def breaker_key(target: Target) -> str:
     return f"{target.provider_name}/{target.upstream}"
+
+
+def not_for_chat(target: Target) -> str | None:
+    """Why ``target`` cannot take a chat, if it cannot: an image model answers pictures."""
+    if target.entry.modality == "image" or not target.capabilities.offers("chat"):
+        return not_for_chat_message(target.model_id).message
+    return None
 
 
 def plan(
@@ -66,6 +74,9 @@ def plan(
             target = resolve(settings, spec.model)
         except WeighbridgeError as exc:
             skipped.append(f"{spec.model}: {exc.message}")
+            continue
+        if (why := not_for_chat(target)) is not None:
+            skipped.append(f"{spec.model}: {why}")
             continue
         price = target.entry.price.output_per_mtok if target.entry.price else None
         if spec.max_output_price is not None and price is not None and price > spec.max_output_price:

@@ -10,22 +10,23 @@ from typing import Any
 from weighbridge.call import Asked, Call, ChatCall
 from weighbridge.capabilities import Operation
 from weighbridge.config import Settings
-from weighbridge.costs import CHARS_PER_TOKEN_FLOOR, worst_case_usd
+from weighbridge.costs import CHARS_PER_TOKEN_FLOOR, worst_case_image_usd, worst_case_usd
 from weighbridge.errors import ConfigError, InvalidRequestError
 from weighbridge.privacy import Guard
 from weighbridge.routing.advice import Advisor, Tagged
 from weighbridge.routing.breaker import Breakers
 from weighbridge.routing.load import InFlight
-from weighbridge.routing.plan import plan
+from weighbridge.routing.plan import not_for_chat, plan
 from weighbridge.routing.routes import Route
 from weighbridge.targets import Target, resolve
-from weighbridge.types import ChatRequest, EmbeddingRequest, Message, ScoreRequest, TextRequest
+from weighbridge.types import ChatRequest, EmbeddingRequest, ImageRequest, Message, ScoreRequest, TextRequest
 
 #: What each operation that is not a chat is called in an error.
 _OPERATION_NAMES: dict[Operation, str] = {
     "text": "text completions",
     "embeddings": "embeddings",
     "score": "scoring continuations",
+    "images": "images",
 }
 
 
@@ -68,7 +69,10 @@ class Planner:
         for it (a route's targets that could cost more are left out)."""
         route = self.settings.routes.get(request.model)
         if route is None:
-            return [self._prepare(request, resolve(self.settings, request.model), source, key_name)]
+            target = resolve(self.settings, request.model)
+            if (why := not_for_chat(target)) is not None:
+                raise InvalidRequestError(why)
+            return [self._prepare(request, target, source, key_name)]
         guard = self.guard() if route.privacy != "none" else None
         text = "\n".join(m.text() for m in request.messages)
         sensitive = [span.kind for span in guard.detect(text)] if guard else []
@@ -97,7 +101,7 @@ class Planner:
 
     def direct(
         self,
-        request: TextRequest | EmbeddingRequest | ScoreRequest,
+        request: TextRequest | EmbeddingRequest | ScoreRequest | ImageRequest,
         operation: Operation,
         source: str,
         key_name: str | None = None,
@@ -115,6 +119,7 @@ class Planner:
         if not target.capabilities.offers(operation):
             raise InvalidRequestError(
                 f"{target.model_id} ({target.provider.type} provider) does not offer {what}"
+                + (": it is a chat model" if operation == "images" else "")
             )
         return Call(request, target, self.settings, source, key_name)
 
@@ -125,6 +130,18 @@ class Planner:
     def worst_costs(self, request: Asked) -> dict[str, float]:
         """The most ``request`` can cost on each target it may end on (a route's, in order):
         what a budget with less left than the whole could still hold for the cheaper ones."""
+        if isinstance(request, ImageRequest):
+            target = resolve(self.settings, request.model)
+            rate = self.settings.catalog.self_hosting
+            usd = worst_case_image_usd(
+                target.entry,
+                request.size,
+                request.quality,
+                request.n,
+                runs_locally=target.runs_locally,
+                self_hosting=rate,
+            )
+            return {target.model_id: usd}
         if isinstance(request, ChatRequest):
             chars = sum(len(m.text()) for m in request.messages)
             sent = [(c.target, c.request.max_tokens) for c in self.calls(request, "")]

@@ -16,7 +16,7 @@ from typing import Protocol as TypingProtocol
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from weighbridge.client import Client
@@ -25,7 +25,7 @@ from weighbridge.errors import WeighbridgeError
 from weighbridge.evidence.advisor import EvidenceAdvisor
 from weighbridge.evidence.page import evidence_routes
 from weighbridge.providers.retry import RetryPolicy
-from weighbridge.server import anthropic_wire, openai_wire, text_wire
+from weighbridge.server import anthropic_wire, images_wire, openai_wire, text_wire
 from weighbridge.server.access import NOTHING_HELD, Access, Caller, Hold, invalid_key, presented_key
 from weighbridge.server.body import read_json
 from weighbridge.server.errors import HTTPFailure, Protocol, Refused, failure_for
@@ -33,6 +33,7 @@ from weighbridge.server.metrics import Metrics
 from weighbridge.server.sessions import Sessions, cross_site, csrf_ok
 from weighbridge.server.task import with_header
 from weighbridge.store import Store
+from weighbridge.store.pictures import MEDIA_TYPES, Pictures
 from weighbridge.store.recorder import Recorder
 from weighbridge.streaming import AsyncStream
 from weighbridge.targets import availability, resolve
@@ -158,6 +159,8 @@ class Gateway:
                 Route("/v1/messages", self.guard("anthropic", self.chat(ANTHROPIC)), methods=["POST"]),
                 Route("/v1/completions", self.guard("openai", self.completions), methods=["POST"]),
                 Route("/v1/embeddings", self.guard("openai", self.embeddings), methods=["POST"]),
+                Route("/v1/images/generations", self.guard("openai", self.images), methods=["POST"]),
+                Route("/v1/images/files/{name}", self.picture, methods=["GET"]),
                 Route("/tokenize", self.guard("openai", self.tokenize), methods=["POST"]),
                 Route("/detokenize", self.guard("openai", self.detokenize), methods=["POST"]),
                 Route("/tokenizer_info", self.guard("openai", self.tokenizer_info), methods=["GET"]),
@@ -311,6 +314,36 @@ class Gateway:
         finally:
             await self.access.release(held)
         return JSONResponse(text_wire.embeddings_json(answer, body), headers=_served_by(answer))
+
+    async def images(self, request: Request, caller: Caller) -> Response:
+        """Pictures from a prompt, in OpenAI's Images API shape (b64_json or a URL to fetch)."""
+        body, asked = images_wire.parse_images_body(await read_json(request))
+        await self.access.admit(caller, body.model)
+        held = await self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(asked))
+        as_url = body.response_format == "url"
+        try:
+            answer = await self.client.agenerate_images(
+                asked, source="gateway", key_name=caller.name, for_url=as_url
+            )
+        finally:
+            await self.access.release(held)
+        urls = None
+        if as_url:
+            base = str(request.base_url).rstrip("/")
+            urls = [f"{base}/v1/images/files/{image.sha256}.{image.format}" for image in answer.images]
+        return JSONResponse(images_wire.images_json(answer, asked, urls), headers=_served_by(answer))
+
+    async def picture(self, request: Request) -> Response:
+        """A picture the gateway made, by the name its URL gave: open as OpenAI's signed URLs
+        are (an ``<img>`` cannot send a key), and unguessable, being the picture's sha256."""
+        name = request.path_params["name"]
+        path = await asyncio.to_thread(Pictures(self.client.settings.home).find, name)
+        if path is None:
+            failure = HTTPFailure(
+                404, "no such picture (pictures kept only for their URL expire after an hour)"
+            )
+            return error_response(failure, "openai")
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")])
 
     async def tokenize(self, request: Request, caller: Caller) -> Response:
         body = text_wire.parse_tokenize_body(await read_json(request))

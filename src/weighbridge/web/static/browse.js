@@ -173,6 +173,7 @@ const SPEND_COLUMNS = [
   { head: "Errors", num: true, cell: (l) => count(l.errors) },
   { head: "In tokens", num: true, cell: (l) => count(l.prompt_tokens) },
   { head: "Out tokens", num: true, cell: (l) => count(l.completion_tokens) },
+  { head: "Images", num: true, cell: (l) => count(l.images) },
   { head: "Cost", num: true, cell: (l) => l.shown.cost_usd },
 ];
 

@@ -1,0 +1,94 @@
+"""Black Forest Labs' FLUX API on loopback, for tasks that run at once.
+
+A :class:`~tests.support.replay.ReplayServer` answers requests in the order they come, which
+is right for one task (submit, polls, download) but not for several polled at once, whose
+requests interleave as they please. This server keeps each task's state instead: every
+``POST /v1/{model}`` starts a task, whose polls at ``/v1/get_result?id=`` answer ``Pending``
+``pending`` times and then ``Ready``, with a signed-looking URL under ``/delivery/`` serving the
+task's own picture (a PNG of a colour of its own). Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.support.image_samples import bfl_poll, bfl_ready, bfl_task, png
+from tests.support.replay import LoopbackServer, RecordedRequest
+
+
+class FluxServer(LoopbackServer):
+    def __init__(self, *, pending: int = 2) -> None:
+        self.pending = pending
+        self.requests: list[RecordedRequest] = []
+        #: Each task's id: the body it was submitted with, and the picture it makes.
+        self.tasks: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self._polls: dict[str, int] = {}
+        self._lock = threading.Lock()
+        super().__init__(self._handler_class())
+
+    def _answer(self, method: str, path: str, body: Any) -> tuple[int, str, bytes]:
+        """Status, content type and body for one request."""
+        parts = urllib.parse.urlsplit(path)
+        with self._lock:
+            if method == "POST" and parts.path.startswith("/v1/"):
+                task_id = f"task-{len(self.tasks)}"
+                self.tasks[task_id] = (body, png((40 * len(self.tasks), 90, 160)))
+                return 200, "application/json", json.dumps(bfl_task(self.url, task_id)).encode()
+            if parts.path == "/v1/get_result":
+                task_id = urllib.parse.parse_qs(parts.query)["id"][0]
+                if task_id not in self.tasks:
+                    return 200, "application/json", json.dumps(bfl_poll("Task not found", task_id)).encode()
+                self._polls[task_id] = polls = self._polls.get(task_id, 0) + 1
+                if polls <= self.pending:
+                    return 200, "application/json", json.dumps(bfl_poll("Pending", task_id)).encode()
+                submitted, _ = self.tasks[task_id]
+                sample = f"{self.url}/delivery/{task_id}/sample.png?se=2025-01-01T00%3A10Z&sig=replay"
+                ready = bfl_ready(sample, submitted["prompt"], submitted.get("seed", 1234), task_id)
+                return 200, "application/json", json.dumps(ready).encode()
+            if parts.path.startswith("/delivery/"):
+                return 200, "image/png", self.tasks[parts.path.split("/")[2]][1]
+        return 404, "application/json", b'{"detail": "Not Found"}'
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                with server._lock:
+                    server.requests.append(
+                        RecordedRequest(
+                            method=self.command,
+                            path=self.path,
+                            headers={k.lower(): v for k, v in self.headers.items()},
+                            body=body,
+                            raw_body=raw,
+                            received_at=time.monotonic(),
+                        )
+                    )
+                status, kind, content = server._answer(self.command, self.path, body)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+        return Handler

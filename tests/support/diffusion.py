@@ -1,0 +1,103 @@
+"""Tiny diffusers pipelines built from configs, nothing fetched: a Stable Diffusion 1.x
+layout (UNet, VAE, CLIP text encoder and tokenizer, scheduler) with random weights, small
+enough to make a picture in a few hundredths of a second on a CPU, for the diffusers provider's
+tests and bench/images.py. torch is seeded before each part is made, so the same arguments
+write the same files (and the folder the same sha256) every time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def tiny_sd_pipeline(folder: Path, *, side: int = 32, channels: tuple[int, int] = (32, 64)) -> Path:
+    """A Stable Diffusion 1.x pipeline folder whose default pictures are ``side`` pixels square
+    (its VAE halves each side: a latent of ``side / 2``), with ``channels`` in its UNet's and
+    VAE's two blocks, saved in safetensors under ``folder``."""
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    unet = UNet2DConditionModel(
+        sample_size=side // 2,
+        block_out_channels=channels,
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        sample_size=side,
+        block_out_channels=channels,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    # SD 1.x's own scheduler settings (PNDM, as its folder ships it).
+    scheduler = PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
+    )
+    pipeline = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def tiny_sd_lora(pipeline: Path, folder: Path) -> Path:
+    """A diffusers LoRA with random (nonzero) weights on the attention of ``pipeline``'s UNet,
+    saved as ``folder/pytorch_lora_weights.safetensors``."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(
+        pipeline, subfolder="unet", use_safetensors=True, local_files_only=True
+    )
+    torch.manual_seed(1)
+    unet.add_adapter(LoraConfig(r=4, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False))
+    StableDiffusionPipeline.save_lora_weights(
+        folder, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
+    )
+    return folder
+
+
+def _byte_tokenizer(folder: Path) -> Any:
+    """A CLIP tokenizer over single bytes (each byte a token, alone or ending a word, with no
+    merges), so any prompt tokenizes; CLIP's 77-token window."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    folder.mkdir(parents=True, exist_ok=True)
+    symbols = list(bytes_to_unicode().values())
+    tokens = [*symbols, *(symbol + "</w>" for symbol in symbols), "<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
