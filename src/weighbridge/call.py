@@ -78,9 +78,15 @@ class Call(Generic[R]):
     def redact(self, guard: Guard) -> None:
         """Send the provider the request with what ``guard`` finds replaced by placeholders,
         kept in a vault to put back into the answer."""
-        if not isinstance(self.request, ChatRequest):
-            raise TypeError("only chats are redacted")
         vault = self.vault = Vault()
+        if isinstance(self.request, ImageRequest):  # a picture has nothing to restore them in
+            asked = self.request
+            negative = guard.redact(asked.negative_prompt, vault) if asked.negative_prompt else None
+            update = {"prompt": guard.redact(asked.prompt, vault), "negative_prompt": negative}
+            self.outgoing = cast("R", asked.model_copy(update=update))
+            return
+        if not isinstance(self.request, ChatRequest):
+            raise TypeError("only chats and image prompts are redacted")
         messages = [
             m.model_copy(update={"content": guard.redact(m.content, vault)})
             if isinstance(m.content, str)

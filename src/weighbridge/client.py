@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from pydantic import ValidationError
 
 from weighbridge.attempts import Attempts
-from weighbridge.call import ChatCall
+from weighbridge.call import Call, ChatCall
 from weighbridge.config import Settings, load_settings
 from weighbridge.errors import InvalidRequestError, WeighbridgeError
 from weighbridge.providers import retry
@@ -188,17 +188,26 @@ class Client:
         """Pictures from a prompt, logged with each picture's sha256; the pictures themselves
         are kept on disk under retention ``full`` (and for an hour when ``for_url``: the gateway
         serves them at a URL)."""
-        call = self.planner.direct(request, "images", source or self.source, key_name)
-        answer = await self.attempts.whole(
-            call,
-            lambda provider: cast(ImageProvider, provider).generate_images(call.target, request),
-            lambda got: call.answer(ImageResponse, got, settings=self.settings),
-        )
+        calls = self.planner.image_calls(request, source or self.source, key_name)
+        for call in calls:
+            try:
+                answer = await self._pictures(call)
+                break
+            except WeighbridgeError as exc:
+                if call is calls[-1] or not call.falls_back_on(exc):
+                    raise
         if self.settings.retention == "full" or for_url:
             pictures = Pictures(self.settings.home)
             only_url = self.settings.retention != "full"
             await asyncio.to_thread(lambda: [pictures.keep(i, for_url_only=only_url) for i in answer.images])
         return answer
+
+    async def _pictures(self, call: Call[ImageRequest]) -> ImageResponse:
+        return await self.attempts.whole(
+            call,
+            lambda provider: cast(ImageProvider, provider).generate_images(call.target, call.outgoing),
+            lambda got: call.answer(ImageResponse, got, settings=self.settings),
+        )
 
     async def aembed(
         self, request: EmbeddingRequest, *, source: str | None = None, key_name: str | None = None

@@ -25,10 +25,7 @@ from weighbridge.store import Store
 
 
 def config(pipeline: Path, retention: str = "full") -> str:
-    return (
-        f'[log]\nretention = "{retention}"\n\n'
-        f'[models.tiny-sd]\nfile = "{pipeline}"\n'
-    )
+    return f'[log]\nretention = "{retention}"\n\n[models.tiny-sd]\nfile = "{pipeline}"\n'
 
 
 @pytest.fixture
@@ -131,3 +128,33 @@ def test_the_command_writes_the_pictures_and_keeps_none_under_hash_retention(
 
     again = weighbridge.image("a red bicycle", model="tiny-sd", n=2, seed=3, steps=2)
     assert [i.data for i in again.images] == [p.read_bytes() for p in written]
+
+
+def test_a_privacy_route_keeps_a_flagged_image_prompt_on_this_machine(
+    home: Path, tiny_sd: Path, tmp_path: Path
+) -> None:
+    """A route over a remote image service (another weighbridge, through its OpenAI-compatible
+    images endpoint) and the local pipeline: a prompt holding an e-mail address is drawn here;
+    a clean one goes out, to the first target."""
+    remote_home = tmp_path / "remote"
+    with serving(remote_home, config=config(tiny_sd)) as remote:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            config(tiny_sd)
+            + f'\n[providers.studio]\ntype = "openai"\nbase_url = "{remote}/v1"\ndata_leaves_machine = true\n'
+            + '[models.studio-sd]\nprovider = "studio"\nmodel = "tiny-sd"\nmodality = "image"\n'
+            + '[routes.pictures]\nprivacy = "local-only"\ntargets = [{ model = "studio-sd" }, { model = "tiny-sd" }]\n'
+        )
+        import weighbridge
+
+        flagged = weighbridge.image("a postcard for jane.doe@example.com", model="pictures", seed=1, steps=2)
+        assert flagged.model == "tiny-sd" and "local-only" in (flagged.route_reason or "")
+        outside = Store(remote_home / "weighbridge.db")
+        try:
+            assert outside.recent(5) == []  # the remote service was sent nothing
+            clean = weighbridge.image("a postcard of the sea", model="pictures", seed=1, steps=2)
+            assert clean.model == "studio-sd" and clean.route == "pictures"
+            [asked] = outside.recent(5)
+            assert asked.model == "tiny-sd" and json.loads(asked.response or "")["seed"] == 1
+        finally:
+            outside.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from weighbridge.config import Settings
 from weighbridge.errors import NoRouteError, WeighbridgeError
@@ -33,6 +34,12 @@ def not_for_chat(target: Target) -> str | None:
     return None
 
 
+def _not_for_images(target: Target) -> str | None:
+    if not target.capabilities.offers("images"):
+        return f"{target.model_id} does not make images"
+    return None
+
+
 def plan(
     name: str,
     route: Route,
@@ -46,6 +53,7 @@ def plan(
     advisor: Advisor | None = None,
     tagged: Tagged | None = None,
     over_budget: Mapping[str, float] | None = None,
+    operation: Literal["chat", "images"] = "chat",
 ) -> list[Choice]:
     """The targets to try in order; ``sensitive`` names the kinds of data the guard found,
     ``in_flight`` how many requests each target model is serving now, ``task`` what the
@@ -75,7 +83,8 @@ def plan(
         except WeighbridgeError as exc:
             skipped.append(f"{spec.model}: {exc.message}")
             continue
-        if (why := not_for_chat(target)) is not None:
+        why = not_for_chat(target) if operation == "chat" else _not_for_images(target)
+        if why is not None:
             skipped.append(f"{spec.model}: {why}")
             continue
         price = target.entry.price.output_per_mtok if target.entry.price else None

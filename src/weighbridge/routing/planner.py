@@ -73,9 +73,7 @@ class Planner:
             if (why := not_for_chat(target)) is not None:
                 raise InvalidRequestError(why)
             return [self._prepare(request, target, source, key_name)]
-        guard = self.guard() if route.privacy != "none" else None
-        text = "\n".join(m.text() for m in request.messages)
-        sensitive = [span.kind for span in guard.detect(text)] if guard else []
+        sensitive = self._sensitive(route, "\n".join(m.text() for m in request.messages))
         busy = self.in_flight.snapshot() if route.strategy == "least-outstanding" else None
         task = request.task or (tagged.task if tagged else None) or route.auto.task
         calls = []
@@ -99,6 +97,38 @@ class Planner:
             calls.append(call)
         return calls
 
+    def image_calls(
+        self, request: ImageRequest, source: str, key_name: str | None = None
+    ) -> list[Call[ImageRequest]]:
+        """The attempts an image request makes: one for a model; for a route, its image targets
+        in its order under its privacy rule (a flagged prompt stays on this machine, or goes
+        out with the flagged spans replaced), each a fallback for the one before."""
+        route = self.settings.routes.get(request.model)
+        if route is None:
+            return [self.direct(request, "images", source, key_name)]
+        sensitive = self._sensitive(route, f"{request.prompt}\n{request.negative_prompt or ''}")
+        calls: list[Call[ImageRequest]] = []
+        for choice in plan(
+            request.model, route, self.settings, self.breakers, sensitive=sensitive, operation="images"
+        ):
+            asked = request.model_copy(update={"model": choice.target.model_id})
+            call = Call(
+                asked,
+                choice.target,
+                self.settings,
+                source,
+                key_name,
+                route=(request.model, route, choice.reason),
+            )
+            if choice.redact:
+                call.redact(self.guard())
+            calls.append(call)
+        return calls
+
+    def _sensitive(self, route: Route, text: str) -> list[str]:
+        """The kinds of data the guard finds in ``text``, where the route has a privacy rule."""
+        return [span.kind for span in self.guard().detect(text)] if route.privacy != "none" else []
+
     def direct(
         self,
         request: TextRequest | EmbeddingRequest | ScoreRequest | ImageRequest,
@@ -108,12 +138,13 @@ class Planner:
     ) -> Call[Any]:
         """The one call a request that is not a chat makes, if its model's provider offers it.
 
-        Routes, privacy rules and fallbacks are defined over chats, so these name a model.
+        Routes, privacy rules and fallbacks are defined over chats and pictures
+        (:meth:`image_calls`), so these name a model.
         """
         what = _OPERATION_NAMES[operation]
         if request.model in self.settings.routes:
             raise InvalidRequestError(
-                f"'{request.model}' is a route; routes serve chats: name a model for {what}"
+                f"'{request.model}' is a route; routes serve chats and images: name a model for {what}"
             )
         target = resolve(self.settings, request.model)
         if not target.capabilities.offers(operation):
@@ -131,17 +162,18 @@ class Planner:
         """The most ``request`` can cost on each target it may end on (a route's, in order):
         what a budget with less left than the whole could still hold for the cheaper ones."""
         if isinstance(request, ImageRequest):
-            target = resolve(self.settings, request.model)
             rate = self.settings.catalog.self_hosting
-            usd = worst_case_image_usd(
-                target.entry,
-                request.size,
-                request.quality,
-                request.n,
-                runs_locally=target.runs_locally,
-                self_hosting=rate,
-            )
-            return {target.model_id: usd}
+            return {
+                c.target.model_id: worst_case_image_usd(
+                    c.target.entry,
+                    request.size,
+                    request.quality,
+                    request.n,
+                    runs_locally=c.target.runs_locally,
+                    self_hosting=rate,
+                )
+                for c in self.image_calls(request, "")
+            }
         if isinstance(request, ChatRequest):
             chars = sum(len(m.text()) for m in request.messages)
             sent = [(c.target, c.request.max_tokens) for c in self.calls(request, "")]
