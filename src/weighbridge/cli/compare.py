@@ -45,6 +45,17 @@ _path = click.Path(dir_okay=False, path_type=Path)
     help="Model for judge/pairwise checks that name none (default: the default model).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N prompts of the file.")
+@click.option("--seed", type=click.IntRange(min=0), help="Sampling seed (image models: each picture's).")
+@click.option("--size", help="Image models: the pictures' WIDTHxHEIGHT (default: each model's).")
+@click.option("--steps", type=click.IntRange(min=1), help="Image models: denoising steps.")
+@click.option(
+    "--pictures", type=click.IntRange(min=1, max=10), default=1, show_default=True,
+    help="Image models: pictures per prompt and model.",
+)  # fmt: skip
+@click.option(
+    "--clip", type=click.Path(file_okay=False, path_type=Path),
+    help="Image models: score each picture's CLIP score with the CLIP model in this folder.",
+)  # fmt: skip
 @click.option("--html", "html_path", type=_path, help="Write a self-contained HTML report.")
 @click.option("--json", "json_path", type=_path, help="Write the run as JSON.")
 @click.option("--csv", "csv_path", type=_path, help="Write one CSV row per answer.")
@@ -63,6 +74,11 @@ def compare(
     concurrency: int | None,
     judge_model: str | None,
     limit: int | None,
+    seed: int | None,
+    size: str | None,
+    steps: int | None,
+    pictures: int,
+    clip: Path | None,
     html_path: Path | None,
     json_path: Path | None,
     csv_path: Path | None,
@@ -79,13 +95,15 @@ def compare(
     Finished answers are kept as they come: after Ctrl-C or a crash, the same command resumes
     and calls no model for what is already answered.
     """
-    from weighbridge.compare import promptset, report, results, runner
+    from weighbridge.compare import images, promptset, report, results, runner
 
     prompt_set = promptset.load(file)
     if limit is not None:
         prompt_set = prompt_set.model_copy(update={"cases": prompt_set.cases[:limit]})
     params = {
-        k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens}.items() if v is not None
+        k: v
+        for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
+        if v is not None
     }
     options = runner.RunOptions(
         models=models,
@@ -99,8 +117,17 @@ def compare(
     client = context.client(ctx, source="compare")
     err = _console(stderr=True)
     progress = report.RichProgress(err, quiet)
+    drawing = images.ImageOptions(size=size, seed=seed, steps=steps, n=pictures, clip=clip)
+    of_images = images.of_images(client.settings, runner.model_names(client.settings, prompt_set, options))
+    if not of_images and drawing != images.ImageOptions(seed=seed):
+        raise click.UsageError("--size, --steps, --pictures and --clip are for image models")
+    if of_images and (system or params.keys() - {"seed"}):
+        raise click.UsageError("--system, --temperature and --max-tokens are for chat models")
     try:
-        run_id = runner.run_sync(client, prompt_set, options, progress)
+        if of_images:
+            run_id = images.run_sync(client, prompt_set, options, drawing, progress)
+        else:
+            run_id = runner.run_sync(client, prompt_set, options, progress)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]The finished answers are stored: run the same command again to resume.[/]")
@@ -108,7 +135,9 @@ def compare(
     finally:
         progress.stop()
     loaded = results.load(client.store, run_id)
-    _views(loaded, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path)
+    _views(
+        loaded, client.settings.home, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path
+    )
     if fail_on_assert:
         failing = _failing(loaded)
         if failing:
@@ -175,25 +204,38 @@ def show(
         loaded = results.load(store, run.id)
     finally:
         store.close()
-    _views(loaded, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path)
+    _views(loaded, settings.home, quiet=quiet, html_path=html_path, json_path=json_path, csv_path=csv_path)
 
 
 def _views(
-    loaded: Results, *, quiet: bool, html_path: Path | None, json_path: Path | None, csv_path: Path | None
+    loaded: Results,
+    home: Path,
+    *,
+    quiet: bool,
+    html_path: Path | None,
+    json_path: Path | None,
+    csv_path: Path | None,
 ) -> None:
-    from weighbridge.compare import export, html_report, report
+    from weighbridge.compare import export, html_report, image_report, report
     from weighbridge.compare.recommend import recommend
     from weighbridge.compare.stats import summarise
+    from weighbridge.store.pictures import Pictures
 
     summaries = summarise(loaded)
     recommendation = recommend(loaded, summaries)
     console = _console(stderr=False)
     if not quiet:
-        report.print_answers(console, loaded)
-    report.print_summary(console, loaded, summaries, recommendation)
+        (image_report.print_pictures if loaded.of_images else report.print_answers)(console, loaded)
+    (image_report.print_summary if loaded.of_images else report.print_summary)(
+        console, loaded, summaries, recommendation
+    )
     written = []
     if html_path is not None:
-        html_report.write(html_path, html_report.render(loaded, summaries, recommendation))
+        if loaded.of_images:
+            html = image_report.render(loaded, summaries, recommendation, Pictures(home))
+        else:
+            html = html_report.render(loaded, summaries, recommendation)
+        html_report.write(html_path, html)
         written.append(str(html_path))
     if json_path is not None:
         export.write_json(json_path, loaded, summaries, recommendation)

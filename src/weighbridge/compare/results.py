@@ -12,6 +12,10 @@ from functools import cached_property
 from weighbridge.compare.cases import Case
 from weighbridge.store import Store, runs
 
+#: The run parameter that says what the models made: ``image`` for a run of image models
+#: (:mod:`weighbridge.compare.images`); a run of chat models has none.
+MODALITY = "modality"
+
 
 @dataclass(frozen=True)
 class Results:
@@ -22,6 +26,11 @@ class Results:
     @property
     def models(self) -> list[str]:
         return self.run.models
+
+    @property
+    def of_images(self) -> bool:
+        """Whether the cells hold pictures (their sha256 in ``output``), not answers."""
+        return self.run.params.get(MODALITY) == "image"
 
     def case(self, prompt_id: str) -> Case:
         return self._cases[prompt_id]

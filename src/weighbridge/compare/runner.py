@@ -15,7 +15,7 @@ import asyncio
 import signal
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -104,7 +104,7 @@ def _require_known(settings: Settings, name: str) -> None:
         return
 
 
-def _check_judges(settings: Settings, prompt_set: PromptSet, default: str) -> None:
+def check_judges(settings: Settings, prompt_set: PromptSet, default: str) -> None:
     """A judge model nobody knows is a typo: say so before any model is asked anything."""
     for case in prompt_set.cases:
         for check in case.checks:
@@ -166,28 +166,65 @@ async def run(
 ) -> str:
     """Run the set; returns the run id. The run is in the store from the start."""
     progress = progress or Progress()
+    models, skipped = runnable(client, prompt_set, options, progress)
+    judge_model = options.judge_model or client.settings.default_model
+    check_judges(client.settings, prompt_set, judge_model)
+    params = {**prompt_set.options.params(), **options.params}
+    limits = limits_of(options)
+    jobs = await _jobs(client, prompt_set, options, models, params)
+    row = new_run(
+        prompt_set, options, models, skipped, {**params, **_around(options, prompt_set, judge_model)}
+    )
+    asker = judge.Asker(client, limits, use_cache=options.use_cache)
+
+    async def work() -> None:
+        cells = await gather(
+            _cell(client, job, row.id, limits, asker, judge_model, options, progress) for job in jobs
+        )
+        await _pairwise(client, prompt_set, cells, asker, judge_model)
+
+    await recorded(client, row, progress, work)
+    return row.id
+
+
+def runnable(
+    client: Client, prompt_set: PromptSet, options: RunOptions, progress: Progress
+) -> tuple[list[str], dict[str, str]]:
+    """The models the run asks (the command line's, else the set's, else the default) that can
+    run here, and why each other one cannot; none that can is the user's to fix."""
     if options.samples < 1:
         raise InvalidRequestError("--samples must be at least 1")
-    names = list(options.models) or prompt_set.models or [client.settings.default_model]
-    models, skipped = choose_models(client.settings, names)
+    models, skipped = choose_models(client.settings, model_names(client.settings, prompt_set, options))
     for name, why in skipped.items():
         progress.skipped(name, why)
     if not models:
         raise InvalidRequestError(
             "no model can run here: " + "; ".join(f"{m}: {w}" for m, w in skipped.items())
         )
-    judge_model = options.judge_model or client.settings.default_model
-    _check_judges(client.settings, prompt_set, judge_model)
-    params = {**prompt_set.options.params(), **options.params}
+    return models, skipped
+
+
+def model_names(settings: Settings, prompt_set: PromptSet, options: RunOptions) -> list[str]:
+    """The models named for the run: the command line's, else the set's, else the default."""
+    return list(options.models) or prompt_set.models or [settings.default_model]
+
+
+def limits_of(options: RunOptions) -> Limits:
     try:
-        limits = Limits(options.concurrency)
+        return Limits(options.concurrency)
     except ValueError as exc:
         raise InvalidRequestError(f"--concurrency: {exc}") from None
-    jobs = await _jobs(client, prompt_set, options, models, params)
 
-    run_id = uuid.uuid4().hex[:12]
-    row = runs.RunRow(
-        id=run_id,
+
+def new_run(
+    prompt_set: PromptSet,
+    options: RunOptions,
+    models: list[str],
+    skipped: dict[str, str],
+    params: dict[str, Any],
+) -> runs.RunRow:
+    return runs.RunRow(
+        id=uuid.uuid4().hex[:12],
         created_at=runs.now(),
         status="running",
         source=prompt_set.source,
@@ -195,33 +232,39 @@ async def run(
         task=prompt_set.task,
         models=models,
         skipped=skipped,
-        params={**params, **_around(options, prompt_set, judge_model)},
+        params=params,
         samples=options.samples,
         cases=[c.model_dump(mode="json") for c in prompt_set.cases],
         owner=runs.this_process(),
     )
+
+
+async def recorded(
+    client: Client, row: runs.RunRow, progress: Progress, work: Callable[[], Awaitable[None]]
+) -> None:
+    """``work()`` inside the stored run ``row``: the run is in the store before any cell, and
+    ends complete, or interrupted when ``work`` raises or is cancelled."""
     with client.store.connection() as db:
         runs.create_run(db, row)
-    progress.started(run_id, {m: len(prompt_set.cases) * options.samples for m in models})
-    asker = judge.Asker(client, limits, use_cache=options.use_cache)
+    progress.started(row.id, {m: len(row.cases) * row.samples for m in row.models})
     status = "interrupted"
     try:
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(
-                        _cell(client, job, run_id, limits, asker, judge_model, options, progress)
-                    )
-                    for job in jobs
-                ]
-        except BaseExceptionGroup as failed:  # one line for the user, as for any other error
-            raise failed.exceptions[0] from None
-        await _pairwise(client, prompt_set, [task.result() for task in tasks], asker, judge_model)
+        await work()
         status = "complete"
     finally:
         with client.store.connection() as db:
-            runs.finish_run(db, run_id, status)
-    return run_id
+            runs.finish_run(db, row.id, status)
+
+
+async def gather(cells: Iterable[Coroutine[Any, Any, runs.CellRow]]) -> list[runs.CellRow]:
+    """Every cell, concurrently; the first failure is raised alone (one line for the user, as
+    for any other error) and cancels the rest."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(cell) for cell in cells]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _around(options: RunOptions, prompt_set: PromptSet, judge_model: str) -> dict[str, Any]:
@@ -278,23 +321,8 @@ async def _cell(
     options: RunOptions,
     progress: Progress,
 ) -> runs.CellRow:
-    found = None
-    if options.use_cache:
-        with client.store.connection() as db:
-            found = runs.finished_cell(db, job.hash)
-    if found is not None:
-        cell = replace(
-            found,
-            run_id=run_id,
-            model=job.model,
-            prompt_id=job.case.id,
-            sample=job.sample,
-            created_at=runs.now(),
-            cached=True,
-            scores=[],
-            judgements=[],
-        )
-    else:
+    cell = reused(client, job.hash, run_id, job.model, job.case.id, job.sample) if options.use_cache else None
+    if cell is None:
         async with limits.gate(job.target):
             cell = await _ask(client, job, run_id)
     with client.store.connection() as db:
@@ -304,6 +332,28 @@ async def _cell(
         runs.save_scores(db, cell)
     progress.finished(cell)
     return cell
+
+
+def reused(
+    client: Client, key: str, run_id: str, model: str, prompt_id: str, sample: int
+) -> runs.CellRow | None:
+    """The newest finished cell with the content hash ``key``, from any run, copied into this
+    one (its scores are made again: the checks may have changed since)."""
+    with client.store.connection() as db:
+        found = runs.finished_cell(db, key)
+    if found is None:
+        return None
+    return replace(
+        found,
+        run_id=run_id,
+        model=model,
+        prompt_id=prompt_id,
+        sample=sample,
+        created_at=runs.now(),
+        cached=True,
+        scores=[],
+        judgements=[],
+    )
 
 
 async def _ask(client: Client, job: _Job, run_id: str) -> runs.CellRow:

@@ -23,22 +23,26 @@ _CHUNK = 500
 
 
 def ratings_by_weights(db: Connection, eras: Eras) -> dict[Key, Arena]:
-    """Each task's ratings; a vote whose answers the log cannot name rates weights ``None``."""
-    stored = votes.load(db)
+    """Each task's ratings, fitted apart for chat and image votes (the two leaderboards: their
+    models never meet, so one fit would set unrelated scales side by side); a vote whose
+    answers the log cannot name rates weights ``None``."""
+    cast_by = {modality: votes.load(db, modality=modality) for modality in votes.MODALITIES}
+    stored = [vote for found in cast_by.values() for vote in found]
     answered = answered_with(db, [i for v in stored for i in (v.inference_a, v.inference_b) if i is not None])
-    by_task: dict[str, list[ratings.Vote]] = defaultdict(list)
+    by_task: dict[tuple[str, str], list[ratings.Vote]] = defaultdict(list)
 
     def player(model: str, inference: str | None, cast: str) -> str:
         """The model's weights in the era the vote was cast in, as one name for the ratings
         (which take names), read back by json."""
         return json.dumps([model, answered.get(inference or ""), eras.since(model, cast)])
 
-    for vote in stored:
-        a = player(vote.model_a, vote.inference_a, vote.created_at)
-        b = player(vote.model_b, vote.inference_b, vote.created_at)
-        by_task[vote.task].append((a, b, vote.outcome))
+    for modality, cast in cast_by.items():
+        for vote in cast:
+            a = player(vote.model_a, vote.inference_a, vote.created_at)
+            b = player(vote.model_b, vote.inference_b, vote.created_at)
+            by_task[(modality, vote.task)].append((a, b, vote.outcome))
     found: dict[Key, Arena] = {}
-    for task, triples in by_task.items():
+    for (_, task), triples in by_task.items():
         for rated in ratings.rate(triples):
             model, weights, since = json.loads(rated.model)
             win_rate = rated.wins / rated.votes if rated.votes else 0.0

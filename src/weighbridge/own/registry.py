@@ -1,4 +1,5 @@
-"""Local models made here (quantized, fine-tuned) become catalog models by name.
+"""Local models made here (quantized, fine-tuned: GGUFs, and pipelines with
+a LoRA) become catalog models by name.
 
 They are recorded in ``$WEIGHBRIDGE_HOME/models.toml`` in the catalog's own shape
 (``[models.NAME]``), which :func:`weighbridge.config.load_settings` merges between the shipped
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 from weighbridge.catalog import Catalog, ModelEntry, shipped_catalog_data
 from weighbridge.errors import ConfigError, UnknownModelError
 from weighbridge.types import validation_message
+from weighbridge.weights import PIPELINE_INDEX
 
 REGISTRY_FILE = "models.toml"
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -51,18 +53,55 @@ def register_local_model(
     sha256: str,
     extra: dict[str, str] | None = None,
 ) -> None:
-    """Record ``gguf`` as the catalog model ``name``; registering a name again replaces it.
+    """Record ``gguf`` as the chat model ``name``; registering a name again replaces it.
     ``base`` (a model of ``catalog``, or one registered since) lends it licence, template and
     defaults."""
     _check_name(name)
     gguf = gguf.expanduser().resolve()
     if gguf.suffix.lower() != ".gguf" or not gguf.is_file():
         raise ConfigError(f"cannot register {gguf}: not an existing .gguf file")
-    entry: dict[str, Any] = {"name": name, "modality": "chat", "open_weights": True, "notes": description}
+    serve = {"provider": "llamacpp", "file": str(gguf)}
+    _register(home, name, catalog, base, "chat", serve, description, sha256, extra)
+
+
+def register_pipeline_model(
+    home: Path,
+    name: str,
+    pipeline: Path,
+    adapter: Path,
+    *,
+    catalog: Catalog,
+    base: str | None,
+    description: str,
+    sha256: str,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Record the diffusers ``pipeline`` folder with the LoRA ``adapter`` fused in as the image
+    model ``name``; ``sha256`` names the pair, as :func:`weighbridge.weights.weight_sha256` does."""
+    _check_name(name)
+    pipeline, adapter = pipeline.expanduser().resolve(), adapter.expanduser().resolve()
+    if not (pipeline / PIPELINE_INDEX).is_file() or not adapter.exists():
+        raise ConfigError(f"cannot register {pipeline} with {adapter}: not a pipeline folder and a LoRA")
+    serve = {"provider": "diffusers", "file": str(pipeline), "adapter": str(adapter)}
+    _register(home, name, catalog, base, "image", serve, description, sha256, extra)
+
+
+def _register(
+    home: Path,
+    name: str,
+    catalog: Catalog,
+    base: str | None,
+    modality: str,
+    serve: dict[str, str],
+    description: str,
+    sha256: str,
+    extra: dict[str, str] | None,
+) -> None:
+    entry: dict[str, Any] = {"name": name, "modality": modality, "open_weights": True, "notes": description}
     if base is not None:
         inherited = _base_entry(home, catalog, base)
         entry.update({key: inherited[key] for key in _INHERITED if inherited.get(key) is not None})
-    entry["serve"] = [{"provider": "llamacpp", "file": str(gguf)}]
+    entry["serve"] = [serve]
     try:
         ModelEntry.model_validate(entry)
     except ValidationError as exc:
@@ -70,7 +109,7 @@ def register_local_model(
     made = {
         "base": base or "",
         "sha256": sha256,
-        "file": str(gguf),
+        **{key: value for key, value in serve.items() if key != "provider"},
         "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "extra": dict(extra or {}),
     }

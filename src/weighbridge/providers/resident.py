@@ -29,6 +29,13 @@ def torch_threads() -> int:
     return int(os.environ.get("WEIGHBRIDGE_THREADS", 0)) or len(os.sched_getaffinity(0))
 
 
+#: Models load one at a time in a process, whichever backend loads them: diffusers' lazy
+#: imports and the empty-weights context transformers and diffusers load under are global to
+#: the process, so two loads at once see each other's half-made modules (a pipeline failing
+#: with "Unsupported device type 'meta'", or ``diffusers`` without ``DiffusionPipeline``).
+LOADING = threading.Lock()
+
+
 class Resident(Generic[M]):
     """One model, loaded on first use, and the one thread every call to it runs on."""
 
@@ -57,7 +64,8 @@ class Resident(Generic[M]):
     def _do(self, work: Callable[[M], T]) -> T:
         try:
             if self._model is None:  # a failed load is not kept: the next call tries again
-                self._model = self._load(*self._key)
+                with LOADING:
+                    self._model = self._load(*self._key)
             return work(self._model)
         except WeighbridgeError:
             raise

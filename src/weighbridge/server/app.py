@@ -318,7 +318,10 @@ class Gateway:
     async def images(self, request: Request, caller: Caller) -> Response:
         """Pictures from a prompt, in OpenAI's Images API shape (b64_json or a URL to fetch)."""
         body, asked = images_wire.parse_images_body(await read_json(request))
-        await self.access.admit(caller, body.model)
+        blind = self.arena.unblind(asked.model, caller, "image")
+        if blind is not None:
+            asked = asked.model_copy(update={"model": blind})
+        await self.access.admit(caller, asked.model)
         held = await self.access.reserve(caller, lambda: self.client.planner.max_cost_usd(asked))
         as_url = body.response_format == "url"
         try:
@@ -331,7 +334,9 @@ class Gateway:
         if as_url:
             base = str(request.base_url).rstrip("/")
             urls = [f"{base}/v1/images/files/{image.sha256}.{image.format}" for image in answer.images]
-        return JSONResponse(images_wire.images_json(answer, asked, urls), headers=_served_by(answer))
+        # the log id, as a chat answer's id carries it: what an arena vote names the picture by
+        headers = {**_served_by(answer, blind is not None), "x-weighbridge-id": answer.id}
+        return JSONResponse(images_wire.images_json(answer, asked, urls), headers=headers)
 
     async def picture(self, request: Request) -> Response:
         """A picture the gateway made, by the name its URL gave: open as OpenAI's signed URLs

@@ -3,10 +3,11 @@
 ``/`` and ``/static/`` are the page itself: no secrets, so no key. The ``/arena/`` routes run
 behind the gateway's own guard, so they see the caller the chat routes see: a virtual key is
 shown only the models it may call and only its own votes. The answers themselves stream
-through ``/v1/chat/completions`` like any client's; in the blind arena the page only ever
-knows a pair's two models by aliases (``blind:<pair>:a``), which the gateway resolves, so no
-response, header or stream chunk names them before the vote. ``/session`` turns a key typed
-into the page into an HttpOnly session cookie (server/sessions.py).
+through ``/v1/chat/completions`` like any client's, and an image pair's pictures come from
+``/v1/images/generations``; in the blind arena the page only ever knows a pair's two models by
+aliases (``blind:<pair>:a``), which the gateway resolves on both, so no response, header or
+stream chunk names them before the vote. ``/session`` turns a key typed into the page into an
+HttpOnly session cookie (server/sessions.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ STATIC = Path(__file__).parent / "static"
 #: The page and everything it loads come from this server alone; model text never runs.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "frame-src 'self'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
@@ -76,13 +77,16 @@ class Arena:
         settings = self.gateway.client.settings
         out = []
         for model_id, entry in settings.catalog.models.items():
-            if entry.modality != "chat" or (caller.key is not None and not caller.key.allows(model_id)):
+            if entry.modality not in votes.MODALITIES or (
+                caller.key is not None and not caller.key.allows(model_id)
+            ):
                 continue
             ok, why = availability(settings, model_id)
             out.append(
                 {
                     "id": model_id,
                     "name": entry.name or model_id,
+                    "modality": entry.modality,
                     "vendor": entry.vendor,
                     "runnable": ok,
                     "served_by": why if ok else None,
@@ -101,10 +105,19 @@ class Arena:
         pool = body.get("pool") if isinstance(body, dict) else None
         if not isinstance(pool, list) or not all(isinstance(m, str) for m in pool):
             raise InvalidRequestError("'pool' must be a list of model names")
-        runnable = {m["id"] for m in self.catalog(caller) if m["runnable"]}
-        usable = sorted(set(pool) & runnable)
+        mode = _modality(body.get("mode"))
+        listed = [m for m in self.catalog(caller) if m["id"] in pool]
+        other = [m["id"] for m in listed if m["modality"] != mode]
+        if other:
+            raise InvalidRequestError(
+                f"the {mode} arena pairs {mode} models only; not {mode} models: {', '.join(other)}"
+            )
+        usable = sorted(m["id"] for m in listed if m["runnable"])
         if len(usable) < 2:
-            raise InvalidRequestError("the arena needs at least two runnable models in the pool")
+            raise InvalidRequestError(
+                f"the {mode} arena needs at least two runnable {mode} models in the pool; "
+                f"runnable here: {', '.join(usable) or 'none'}"
+            )
         self._db_counts()
         window = pairing.recent_window(len(usable))
         recent = list(self.recent)[-window:] if window else []
@@ -117,9 +130,11 @@ class Arena:
         self.recent.append(pairing.key(a, b))
         return JSONResponse({"pair": pair_id, "a": f"{BLIND}{pair_id}:a", "b": f"{BLIND}{pair_id}:b"})
 
-    def unblind(self, model: str, caller: Caller) -> str | None:
+    def unblind(self, model: str, caller: Caller, modality: str = "chat") -> str | None:
         """The model behind a blind alias, for the caller its pair was drawn for; ``None`` when
-        ``model`` is no alias. A stale or someone else's alias is an unknown model."""
+        ``model`` is no alias. A stale or someone else's alias is an unknown model, and one asked
+        for the other modality is refused without naming its model (pictures from a chat model
+        would give the pair away)."""
         if not model.startswith(BLIND):
             return None
         pair_id, _, side = model.removeprefix(BLIND).partition(":")
@@ -127,7 +142,10 @@ class Arena:
             pending = votes.find_pair(db, pair_id, caller.name)
         if pending is None or side not in ("a", "b"):
             raise UnknownModelError(model)
-        return pending[0] if side == "a" else pending[1]
+        found = pending[0] if side == "a" else pending[1]
+        if (kind := self._modality_of(found)) != modality:
+            raise InvalidRequestError(f"{model} is from the {kind} arena: it answers {kind} requests only")
+        return found
 
     async def vote(self, request: Request, caller: Caller) -> Response:
         body = await read_json(request)
@@ -158,6 +176,8 @@ class Arena:
                 if logged is None or logged["model"] != model or (logged["key_name"] or "") != caller.name:
                     raise InvalidRequestError(f"'{side}' is not an answer from this pair")
                 ids.append(logged["id"])
+            if None in ids and self._modality_of(a) == "image":  # the log is what files it as one
+                raise InvalidRequestError("an image vote needs 'inference_a' and 'inference_b'")
             if not votes.take_pair(db, pair_id):
                 raise used
             vote_id = votes.record(
@@ -175,9 +195,14 @@ class Arena:
 
     async def leaderboard(self, request: Request, caller: Caller) -> Response:
         task = request.query_params.get("task") or None
+        mode = _modality(request.query_params.get("mode"))
         with self.gateway.client.store.connection() as db:
-            board = votes.leaderboard(db, task=task, key_name=caller.own)
+            board = votes.leaderboard(db, task=task, key_name=caller.own, modality=mode)
         return JSONResponse(board)
+
+    def _modality_of(self, model: str) -> str:
+        entry = self.gateway.client.settings.catalog.models.get(model)
+        return entry.modality if entry is not None else "chat"
 
     async def inference(self, request: Request, caller: Caller) -> Response:
         with self.gateway.client.store.connection() as db:
@@ -186,6 +211,15 @@ class Arena:
         if logged is None or (own is not None and logged["key_name"] != own):
             raise Refused(HTTPFailure(404, "no such inference in the log"))
         return JSONResponse(logged)
+
+
+def _modality(given: object) -> str:
+    """The arena's mode as asked: chat unless the page says otherwise, so older pages still work."""
+    if given is None or given == "":
+        return "chat"
+    if given not in votes.MODALITIES:
+        raise InvalidRequestError(f"'mode' must be one of {', '.join(votes.MODALITIES)}")
+    return str(given)
 
 
 def _log_id(given: object) -> str:

@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { mode: "play", models: [], runs: [], pair: null, prompt: "" };
+// kind: what the arena compares (chat answers or pictures); boardKind: which votes the board counts.
+const state = { mode: "play", kind: "chat", boardKind: "chat", models: [], runs: [], pair: null, prompt: "" };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -30,15 +31,17 @@ async function api(path, body, method) {
   const init = body === undefined ? { method: method || "GET", headers: headers(false) }
     : { method: method || "POST", headers: headers(true), body: JSON.stringify(body) };
   const response = await fetch(path, init);
+  if (!response.ok) throw await failure(response);
+  try { return await response.json(); } catch (e) { return null; }
+}
+
+// A refused request as an Error with the gateway's message (OpenAI's error shape) and status.
+async function failure(response) {
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
-  if (!response.ok) {
-    const message = (data && data.error && data.error.message) || response.statusText;
-    const error = new Error(message);
-    error.status = response.status;
-    throw error;
-  }
-  return data;
+  const error = new Error((data && data.error && data.error.message) || response.statusText);
+  error.status = response.status;
+  return error;
 }
 
 // ---- a small, safe markdown subset: fenced code, inline code, paragraphs, lists ----------
@@ -158,7 +161,9 @@ function setMode(mode) {
     $(other.section).hidden = other.section !== modes[mode].section;
   }
   $("task-row").hidden = mode !== "arena";
+  $("kind-row").hidden = mode !== "arena";
   $("models-legend").textContent = mode === "arena" ? "Arena pool (two are drawn, names hidden)" : "Models (2 to 4)";
+  showKind();
   if (modes[mode].load) modes[mode].load();
   else { $("columns").replaceChildren(); $("vote").hidden = true; }
 }
@@ -167,12 +172,41 @@ addMode("play", "tab-play", "ask");
 addMode("arena", "tab-arena", "ask");
 addMode("board", "tab-board", "board", loadBoard);
 
+// The playground is for chat; the arena compares chat answers or pictures, as its switch says.
+function currentKind() { return state.mode === "arena" ? state.kind : "chat"; }
+
+// A Chat/Image switch: two buttons, the one pressed says which kind is shown.
+function kindSwitch(prefix, pick) {
+  for (const kind of ["chat", "image"]) {
+    $(prefix + kind).addEventListener("click", () => {
+      for (const other of ["chat", "image"]) $(prefix + other).setAttribute("aria-pressed", String(other === kind));
+      pick(kind);
+    });
+  }
+}
+
+function showKind() {
+  const kind = currentKind();
+  $("chat-only").hidden = $("chat-options").hidden = kind !== "chat";
+  $("image-options").hidden = kind !== "image";
+  if (state.shownKind !== kind) renderModels();
+}
+
+kindSwitch("kind-", (kind) => {
+  state.kind = kind;
+  $("columns").replaceChildren();
+  $("vote").hidden = true;
+  showKind();
+});
+kindSwitch("board-kind-", (kind) => { state.boardKind = kind; loadBoard(); });
+
 function renderModels() {
   const box = $("models");
   box.replaceChildren();
+  state.shownKind = currentKind();
   let checked = 0;
   const missing = el("ul");
-  for (const model of state.models) {
+  for (const model of state.models.filter((m) => m.modality === state.shownKind)) {
     if (!model.runnable) {
       missing.append(el("li", {}, el("b", { text: model.id }), " " + model.reason));
       continue;
@@ -193,10 +227,16 @@ function chosen() {
 
 // ---- streaming columns -------------------------------------------------------------------
 
-function column(title) {
+// The figures a column shows: a chat answer's as it streams, a picture's from the log.
+const FIGURES = {
+  chat: { ttft: "TTFT", tps: "tok/s", latency: "latency", tokens: "tokens", cost: "cost" },
+  image: { latency: "latency / image", cost: "cost / image" },
+};
+
+function column(title, kind) {
   const figures = el("p", { class: "figures" });
-  const names = ["ttft", "tps", "latency", "tokens", "cost"];
-  const labels = { ttft: "TTFT", tps: "tok/s", latency: "latency", tokens: "tokens", cost: "cost" };
+  const labels = FIGURES[kind];
+  const names = Object.keys(labels);
   const cells = {};
   for (const name of names) {
     cells[name] = el("b", { text: "–" });
@@ -226,7 +266,7 @@ function finish(run, label, kind) {
   run.end = run.end || performance.now();
   run.col.status.textContent = label;
   run.col.status.className = "state " + kind;
-  setFigures(run);
+  if (run.kind === "chat") setFigures(run);
 }
 
 async function stream(run, body, signal) {
@@ -235,11 +275,7 @@ async function stream(run, body, signal) {
   const response = await fetch("/v1/chat/completions", {
     method: "POST", headers: headers(true), body: JSON.stringify(body), signal,
   });
-  if (!response.ok) {
-    let message = response.statusText;
-    try { message = (await response.json()).error.message; } catch (e) { /* keep the status */ }
-    throw new Error(message);
-  }
+  if (!response.ok) throw await failure(response);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -273,42 +309,71 @@ async function stream(run, body, signal) {
   if (!run.complete) throw new Error("the stream ended early");
 }
 
-async function loggedCost(run) {
+// One picture, shown from the bytes the answer carried: an <img> from a data: URL, no markup.
+async function picture(run, prompt, signal) {
+  run.start = performance.now();
+  run.col.status.textContent = "drawing";
+  const body = { model: run.model, prompt, n: 1, response_format: "b64_json" };
+  if ($("quality").value) body.quality = $("quality").value;  // auto: each model's own default
+  const response = await fetch("/v1/images/generations", {
+    method: "POST", headers: headers(true), body: JSON.stringify(body), signal,
+  });
+  if (!response.ok) throw await failure(response);
+  run.id = response.headers.get("x-weighbridge-id");
+  const answer = await response.json();
+  const img = el("img", { alt: "Picture from " + run.col.heading.textContent });
+  img.src = "data:image/" + (answer.output_format || "png") + ";base64," + answer.data[0].b64_json;
+  await img.decode();
+  run.col.answer.replaceChildren(img);
+}
+
+// The log's figures for a finished run: its cost (and, for pictures, its latency) per image.
+async function loggedFigures(run) {
   for (let attempt = 0; attempt < 5 && run.id; attempt += 1) {
-    try {
-      const record = await api("/arena/inference/" + encodeURIComponent(run.id));
-      if (record.cost_usd != null) {
-        run.col.cells.cost.textContent = "$" + record.cost_usd.toFixed(6);
-        run.col.cells.cost.title = record.cost_basis || "";
-      } else run.col.cells.cost.textContent = "n/a";
-      return;
-    } catch (error) { await new Promise((resolve) => setTimeout(resolve, 200)); }
+    let record;
+    try { record = await api("/arena/inference/" + encodeURIComponent(run.id)); } catch (error) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      continue;
+    }
+    const per = run.kind === "image" ? Math.max(record.pictures, 1) : 1;
+    const cells = run.col.cells;
+    if (record.cost_usd != null) {
+      cells.cost.textContent = "$" + (record.cost_usd / per).toFixed(6);
+      cells.cost.title = record.cost_basis || "";
+    } else cells.cost.textContent = "n/a";
+    if (run.kind === "image" && record.latency_ms != null) {
+      cells.latency.textContent = (record.latency_ms / per / 1000).toFixed(2) + " s";
+    }
+    return;
   }
 }
 
 async function runAll(models, titles, blind) {
+  const kind = currentKind();
   const controller = new AbortController();
   state.controller = controller;
   $("columns").replaceChildren();
   $("run").disabled = true;
   $("stop").disabled = false;
+  const prompt = $("prompt").value;
   const messages = [];
   const system = $("system").value.trim();
   if (system) messages.push({ role: "system", content: system });
-  messages.push({ role: "user", content: $("prompt").value });
+  messages.push({ role: "user", content: prompt });
   state.runs = models.map((model, index) => ({
-    model, text: "", pieces: 0, col: column(titles[index]), start: 0, first: 0, end: 0,
+    model, kind, text: "", pieces: 0, col: column(titles[index], kind), start: 0, first: 0, end: 0,
   }));
   $("ask-status").textContent = "running " + models.length + " models";
-  await Promise.all(state.runs.map(async (run) => {
+  const ask = async (run) => {
     const body = {
       model: run.model, messages, stream: true, stream_options: { include_usage: true },
       temperature: Number($("temperature").value), max_tokens: Number($("max-tokens").value),
     };
     try {
-      await stream(run, body, controller.signal);
+      if (kind === "image") await picture(run, prompt, controller.signal);
+      else await stream(run, body, controller.signal);
       finish(run, "done", "done");
-      if (!blind) await loggedCost(run);  // a blind answer's cost would hint at its model
+      if (!blind) await loggedFigures(run);  // a blind answer's cost would hint at its model
     } catch (error) {
       if (error.name === "AbortError") finish(run, "stopped", "error");
       else {
@@ -317,7 +382,11 @@ async function runAll(models, titles, blind) {
         run.failed = true;
       }
     }
-  }));
+  };
+  // Pictures one after the other: two pipelines drawing at once on one machine would slow
+  // each other, and the latency per image the vote reveals would be the contention's.
+  if (kind === "image") for (const run of state.runs) await ask(run);
+  else await Promise.all(state.runs.map(ask));
   $("run").disabled = false;
   $("stop").disabled = true;
   $("ask-status").textContent = controller.signal.aborted ? "stopped" : "finished";
@@ -338,13 +407,14 @@ $("ask-form").addEventListener("submit", async (event) => {
   $("vote").hidden = true;
   $("vote-result").textContent = "";
   let pair;
-  try { pair = await api("/arena/pair", { pool: models }); } catch (error) {
+  try { pair = await api("/arena/pair", { pool: models, mode: state.kind }); } catch (error) {
     $("ask-status").textContent = error.message; return;
   }
   state.pair = pair;
   state.prompt = $("prompt").value;
   const finished = await runAll([pair.a, pair.b], ["Model A", "Model B"], true);
   if (finished) {
+    $("vote-title").textContent = state.kind === "image" ? "Which picture is better?" : "Which answer is better?";
     $("vote").hidden = false;
     for (const button of document.querySelectorAll("#vote button")) button.disabled = false;
     document.querySelector("#vote button").focus();
@@ -363,7 +433,7 @@ for (const button of document.querySelectorAll("#vote button")) {
       a.col.heading.textContent = "Model A: " + vote.a;
       b.col.heading.textContent = "Model B: " + vote.b;
       $("vote-result").textContent = "Vote saved (" + vote.task + "): A was " + vote.a + ", B was " + vote.b + ".";
-      await Promise.all([a, b].map(loggedCost));
+      await Promise.all([a, b].map(loggedFigures));
     } catch (error) {
       $("vote-result").textContent = "the vote was not saved: " + error.message;
       for (const other of document.querySelectorAll("#vote button")) other.disabled = false;
@@ -377,8 +447,10 @@ function fmt(value, digits) { return value == null ? "–" : Number(value).toFix
 
 async function loadBoard() {
   const task = $("board-task").value;
+  const query = new URLSearchParams({ mode: state.boardKind });
+  if (task) query.set("task", task);
   let board;
-  try { board = await api("/arena/leaderboard" + (task ? "?task=" + encodeURIComponent(task) : "")); }
+  try { board = await api("/arena/leaderboard?" + query); }
   catch (error) { $("board-summary").textContent = error.message; return; }
   const select = $("board-task");
   const current = select.value;
@@ -387,7 +459,12 @@ async function loadBoard() {
   select.value = current;
   $("board-summary").textContent = board.votes + " votes" +
     (board.votes ? " (" + Object.entries(board.outcomes).map(([k, v]) => k + " " + v).join(", ") + ")" : "");
-  const head = ["#", "Model", "Rating", "95% CI", "Votes", "Win %", "Median latency", "$ / 1k prompts"];
+  // a picture's figures are per image (a call may make several), an answer's per call
+  const image = board.modality === "image";
+  const latency = image ? "median_latency_per_image_ms" : "median_latency_ms";
+  const cost = image ? "cost_per_image_usd" : "cost_per_1k_prompts_usd";
+  const head = ["#", "Model", "Rating", "95% CI", "Votes", "Win %",
+    image ? "Median latency / image" : "Median latency", image ? "$ / image" : "$ / 1k prompts"];
   const table = $("board-table");
   table.replaceChildren(el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h, class: h === "Model" ? "name" : "" })))));
   const body = el("tbody");
@@ -396,8 +473,8 @@ async function loadBoard() {
       el("td", { text: String(row.rank) }), el("td", { class: "name", text: row.model }),
       el("td", { text: fmt(row.rating, 0) }), el("td", { text: fmt(row.low, 0) + "–" + fmt(row.high, 0) }),
       el("td", { text: String(row.votes) }), el("td", { text: fmt(100 * row.wins / row.votes, 0) }),
-      el("td", { text: row.median_latency_ms == null ? "–" : fmt(row.median_latency_ms / 1000, 2) + " s" }),
-      el("td", { text: row.cost_per_1k_prompts_usd == null ? "–" : "$" + fmt(row.cost_per_1k_prompts_usd, 4) })));
+      el("td", { text: row[latency] == null ? "–" : fmt(row[latency] / 1000, 2) + " s" }),
+      el("td", { text: row[cost] == null ? "–" : "$" + fmt(row[cost], image ? 6 : 4) })));
   }
   table.append(body);
   const names = board.models.map((row) => row.model);

@@ -1,0 +1,117 @@
+"""Image LoRA fine-tuning end to end on the tiny Stable Diffusion pipeline, through the CLI: the
+tuned model is registered with its hashes and draws other pictures than its base from the same
+seed, an interrupted run resumed ends on the very bytes of one that never stopped, nothing
+reaches the network, and a picture without a caption is refused by name before anything loads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.own import test_finetune
+from tests.support.cli import invoke
+from weighbridge.own.image_lora_data import read_folder
+from weighbridge.own.registry import registration
+
+no_network = test_finetune.no_network
+
+SHAPES = [
+    ("a red square", (220, 30, 30), "rectangle"),
+    ("a blue circle", (30, 30, 220), "ellipse"),
+    ("a green square", (30, 200, 30), "rectangle"),
+    ("a yellow circle", (230, 220, 20), "ellipse"),
+]
+
+
+def _pictures(
+    folder: Path, shapes: list[tuple[str, tuple[int, int, int], str]], *, jsonl: bool = False
+) -> Path:
+    """32x32 shapes on white, captioned beside each picture or (``jsonl``) in metadata.jsonl."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir()
+    rows = []
+    for i, (caption, colour, shape) in enumerate(shapes):
+        picture = Image.new("RGB", (40, 32), "white")  # not square: cut to 32x32
+        getattr(ImageDraw.Draw(picture), shape)((8, 6, 30, 26), fill=colour)
+        picture.save(folder / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "text": caption})
+        if not jsonl:
+            (folder / f"{i}.txt").write_text(caption, "utf-8")
+    if jsonl:
+        (folder / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    return folder
+
+
+def _finetune(base: Path, pictures: Path, name: str, *more: str) -> str:
+    args = (
+        "--base",
+        str(base),
+        "--images",
+        str(pictures),
+        "--name",
+        name,
+        "--lr",
+        "1e-2",
+        "--batch-size",
+        "2",
+    )
+    result = invoke("finetune", *args, "--checkpoint-every", "2", *more)
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def _picture(model: str, out: Path) -> bytes:
+    result = invoke("image", "-m", model, "a red square", "-o", str(out), "--seed", "3", "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    return out.read_bytes()
+
+
+@pytest.mark.long(30)
+def test_an_image_lora_is_registered_changes_the_pictures_and_resumes_exactly(
+    home: Path, tmp_path: Path, tiny_sd: Path, no_network: list[object]
+) -> None:
+    base = shutil.copytree(tiny_sd, tmp_path / "sd")
+    pictures = _pictures(tmp_path / "pictures", SHAPES)
+    held_out = _pictures(tmp_path / "held-out", SHAPES[:2], jsonl=True)
+
+    said = _finetune(base, pictures, "shapes", "--steps", "4", "--eval-images", str(held_out))
+    assert "eval denoising loss" in said and "(base) ->" in said
+    adapter = home / "finetune" / "shapes" / "adapter" / "pytorch_lora_weights.safetensors"
+    made = registration(home, "shapes")
+    assert made is not None and made["file"] == str(base.resolve())
+    assert made["extra"]["adapter_sha256"] == hashlib.sha256(adapter.read_bytes()).hexdigest()
+    assert made["sha256"] in said and made["extra"]["base_sha256"] in said
+    listed = invoke("models")
+    assert listed.returncode == 0 and "shapes" in listed.stdout
+
+    tuned = _picture("shapes", tmp_path / "tuned.png")
+    assert tuned != _picture(str(base), tmp_path / "base.png")
+
+    _finetune(base, pictures, "again", "--steps", "2")
+    said = _finetune(base, pictures, "again", "--resume", "--steps", "4")
+    assert "resumed at step 2 of 4" in said
+    assert (home / "finetune" / "again" / "adapter" / adapter.name).read_bytes() == adapter.read_bytes()
+    assert no_network == []
+
+
+def test_a_picture_without_a_caption_is_refused_by_name(home: Path, tmp_path: Path, tiny_sd: Path) -> None:
+    pictures = _pictures(tmp_path / "pictures", SHAPES[:2])
+    (pictures / "1.txt").unlink()
+    result = invoke("finetune", "--base", str(tiny_sd), "--images", str(pictures), "--name", "x")
+    assert result.returncode == 2
+    assert f"{pictures / '1.png'} has no caption" in result.stderr
+    assert len(read_folder(_pictures(tmp_path / "listed", SHAPES[:2], jsonl=True))) == 2
+
+    both = invoke(
+        "finetune", "--base", str(tiny_sd), "--images", str(pictures), "--data", __file__, "--name", "x"
+    )
+    assert both.returncode == 2 and "give --data (text examples) or --images" in both.stderr
+    mixed = invoke(
+        "finetune", "--base", str(tiny_sd), "--images", str(pictures), "--max-tokens", "9", "--name", "x"
+    )
+    assert mixed.returncode == 2 and "--max-tokens goes with --data" in mixed.stderr
