@@ -1,7 +1,8 @@
-"""Image LoRA fine-tuning end to end on the tiny Stable Diffusion pipeline, through the CLI: the
-tuned model is registered with its hashes and draws other pictures than its base from the same
-seed, an interrupted run resumed ends on the very bytes of one that never stopped, nothing
-reaches the network, and a picture without a caption is refused by name before anything loads."""
+"""Image LoRA fine-tuning end to end on the tiny Stable Diffusion and FLUX.1 pipelines, through
+the CLI: the tuned model is registered with its hashes and draws other pictures than its base
+from the same seed, an interrupted run resumed ends on the very bytes of one that never
+stopped, nothing reaches the network, and a picture without a caption is refused by name
+before anything loads."""
 
 from __future__ import annotations
 
@@ -115,3 +116,28 @@ def test_a_picture_without_a_caption_is_refused_by_name(home: Path, tmp_path: Pa
         "finetune", "--base", str(tiny_sd), "--images", str(pictures), "--max-tokens", "9", "--name", "x"
     )
     assert mixed.returncode == 2 and "--max-tokens goes with --data" in mixed.stderr
+
+
+@pytest.mark.long(30)
+def test_a_flux_lora_trains_by_flow_matching_and_changes_the_pictures(
+    home: Path, tmp_path: Path, no_network: list[object]
+) -> None:
+    from tests.support.diffusion import tiny_flux_pipeline
+
+    base = tiny_flux_pipeline(tmp_path / "flux")
+    pictures = _pictures(tmp_path / "pictures", SHAPES)
+    said = _finetune(base, pictures, "flux-shapes", "--steps", "3", "--resolution", "32")
+    assert "3/3" in said
+    adapter = home / "finetune" / "flux-shapes" / "adapter" / "pytorch_lora_weights.safetensors"
+    made = registration(home, "flux-shapes")
+    assert made is not None and made["file"] == str(base.resolve())
+    assert made["extra"]["adapter_sha256"] == hashlib.sha256(adapter.read_bytes()).hexdigest()
+
+    def picture(model: str, out: Path) -> bytes:
+        args = ("image", "-m", model, "a red square", "-o", str(out), "--seed", "1", "--steps", "2")
+        result = invoke(*args, "--size", "32x32")
+        assert result.returncode == 0, result.stderr
+        return out.read_bytes()
+
+    assert picture("flux-shapes", tmp_path / "tuned.png") != picture(str(base), tmp_path / "base.png")
+    assert no_network == []

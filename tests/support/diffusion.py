@@ -1,6 +1,6 @@
 """Tiny diffusers pipelines built from configs, nothing fetched: a Stable Diffusion 1.x
-layout (UNet, VAE, CLIP text encoder and tokenizer, scheduler) with random weights, small
-enough to make a picture in a few hundredths of a second on a CPU, for the diffusers provider's
+layout (UNet, VAE, CLIP text encoder and tokenizer, scheduler), and a FLUX.1 one, with random
+weights, small enough to make a picture in a few hundredths of a second on a CPU, for the diffusers provider's
 tests and bench/images.py. torch is seeded before each part is made, so the same arguments
 write the same files (and the folder the same sha256) every time."""
 
@@ -101,3 +101,92 @@ def _byte_tokenizer(folder: Path) -> Any:
     (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}))
     (folder / "merges.txt").write_text("#version: 0.2\n")
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+
+
+def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
+    """A FLUX.1 pipeline folder (a one-block transformer, a two-block VAE whose latent has 4
+    channels at ``side / 2``, a CLIP and a T5 text encoder with tokenizers written here) with
+    random weights, whose default pictures are ``side`` pixels square, saved in safetensors."""
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    tokenizer_2 = _t5_tokenizer(folder.parent / f"{folder.name}-tokenizer-2")
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,  # the latent's 4 channels, packed 2x2
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        guidance_embeds=False,
+        axes_dims_rope=(2, 2, 4),
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        sample_size=side,
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    torch.manual_seed(0)
+    text_encoder_2 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer_2),
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            pad_token_id=tokenizer_2.pad_token_id,
+            eos_token_id=tokenizer_2.eos_token_id,
+        )
+    )
+    pipeline = FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer_2,
+        transformer=transformer,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _t5_tokenizer(folder: Path) -> Any:
+    """A T5 tokenizer (sentencepiece-style unigram) over single characters: the word-start mark and
+    printable ASCII, each a token, so any such prompt tokenizes; a 32-token window."""
+    from transformers import T5TokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = ["\u2581", *(chr(c) for c in range(33, 127))]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *((piece, -1.0) for piece in pieces)]
+    tokenizer = T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=32)
+    tokenizer.save_pretrained(folder)
+    return tokenizer

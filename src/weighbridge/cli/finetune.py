@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     "--base",
     required=True,
     help="A local model: catalog id (smollm2-135m), .gguf path, or Hugging Face checkpoint folder; "
-    "with --images, a diffusers pipeline folder (SD 1.x/2.x, SDXL) or a model run from one.",
+    "with --images, a diffusers pipeline folder (SD 1.x/2.x, SDXL, FLUX.1) or a model run from one.",
 )
 @click.option(
     "--data",

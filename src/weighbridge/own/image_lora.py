@@ -1,13 +1,16 @@
 """LoRA fine-tuning of a local text-to-image pipeline on captioned pictures, offline.
 
 The base is a diffusers pipeline folder (a path, or a model whose serve entry is one) with a
-UNet: Stable Diffusion 1.x/2.x and SDXL. Its VAE and text encoder(s) stay frozen, so each
-picture (:mod:`~weighbridge.own.image_lora_data`) is encoded once, to the mean and spread of
-its latent, and each caption once, to what the UNet is conditioned on. The UNet gets a peft
-LoRA on its attention projections, as diffusers' own ``train_text_to_image_lora.py`` does, and
-learns the denoising loss under the pipeline's noise schedule (DDPM noising with its betas;
-the target is the noise or the velocity, as its ``prediction_type`` says). Transformer
-pipelines (FLUX, SD3) train by flow matching on packed latents and are refused for now.
+UNet: Stable Diffusion 1.x/2.x and SDXL; or FLUX.1, whose denoiser is a transformer. Its VAE
+and text encoder(s) stay frozen, so each picture (:mod:`~weighbridge.own.image_lora_data`) is
+encoded once, to the mean and spread of its latent, and each caption once, to what the
+denoiser is conditioned on. The denoiser gets a peft LoRA on its attention projections, as
+diffusers' own ``train_text_to_image_lora.py`` and ``train_dreambooth_lora_flux.py`` do. A
+UNet learns the denoising loss under the pipeline's noise schedule (DDPM noising with its
+betas; the target is the noise or the velocity, as its ``prediction_type`` says); FLUX learns
+by flow matching on its packed latents (a noise level ``sigma`` drawn uniformly per picture,
+the noisy latent ``(1 - sigma) * latent + sigma * noise``, the target ``noise - latent``).
+SD3 is refused for now.
 
 Step ``s`` draws its latents, noise and timesteps from a generator seeded by the seed and
 ``s`` alone, reads its pictures in an order drawn from ``seed + epoch``, and the learning rate
@@ -31,7 +34,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -131,15 +135,24 @@ def finetune_images(
     progress.phase(f"loading {base}")
     device = _device()
     pipe = _load(pipeline_dir, device)
-    side = options.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    flux = _is_flux(pipe)
+    if flux:
+        side = options.resolution or pipe.default_sample_size * pipe.vae_scale_factor
+        if side % (2 * pipe.vae_scale_factor):
+            raise InvalidRequestError(
+                f"resolution {side}: FLUX packs 2x2 latents, give a multiple of {2 * pipe.vae_scale_factor}"
+            )
+    else:
+        side = options.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
     progress.phase(f"encoding {len(train_items) + len(eval_items)} pictures at {side}x{side}")
     train_set = [image_lora_data.encode(pipe, item, side, device) for item in train_items]
     eval_set = [image_lora_data.encode(pipe, item, side, device) for item in eval_items]
+    denoiser = "transformer" if flux else "unet"
     for part_name, part in pipe.components.items():  # done with: room on the GPU for training
-        if part_name != "unet" and isinstance(part, torch.nn.Module):
+        if part_name != denoiser and isinstance(part, torch.nn.Module):
             part.to("cpu")
-    unet = _with_lora(pipe.unet, options.rank, options.seed)
-    noise = _noise_schedule(pipe)
+    unet = _with_lora(getattr(pipe, denoiser), options.rank, options.seed)
+    noise = _FlowMatch.of(pipe) if flux else _noise_schedule(pipe)
 
     eval_base = _eval_loss(unet, noise, eval_set, options) if eval_set else None
     total = options.steps or plan_steps(len(train_set), options.batch_size, options.epochs, None)
@@ -158,9 +171,14 @@ def finetune_images(
 
     adapter_dir = folder / "adapter"
     shutil.rmtree(adapter_dir, ignore_errors=True)
-    type(pipe).save_lora_weights(
-        adapter_dir, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
-    )
+    if flux:
+        type(pipe).save_lora_weights(
+            adapter_dir, transformer_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
+        )
+    else:
+        type(pipe).save_lora_weights(
+            adapter_dir, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
+        )
     adapter_sha = _file_sha256(settings, adapter_dir / PIPELINE_ADAPTER)
     store = settings.open_store()
     try:
@@ -238,10 +256,10 @@ def _load(folder: Path, device: torch.device) -> Any:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"diffusers cannot load {folder}: {hf_load.one_line(exc)}") from None
-    if getattr(pipe, "unet", None) is None or not hasattr(pipe, "encode_prompt"):
+    if (getattr(pipe, "unet", None) is None or not hasattr(pipe, "encode_prompt")) and not _is_flux(pipe):
         raise InvalidRequestError(
             f"{folder} holds a {type(pipe).__name__}: image fine-tunes train pipelines with a UNet "
-            "(Stable Diffusion 1.x/2.x, SDXL); FLUX and SD3 (a transformer) are not supported yet"
+            "(Stable Diffusion 1.x/2.x, SDXL) or FLUX.1; SD3 is not supported yet"
         )
     for part in pipe.components.values():
         if isinstance(part, torch.nn.Module):
@@ -249,9 +267,16 @@ def _load(folder: Path, device: torch.device) -> Any:
     return pipe.to(device)
 
 
+def _is_flux(pipe: Any) -> bool:
+    """Whether ``pipe`` is a FLUX.1 text-to-image pipeline (a transformer on packed latents)."""
+    from diffusers import FluxPipeline
+
+    return isinstance(pipe, FluxPipeline)
+
+
 def _with_lora(unet: Any, rank: int, seed: int) -> Any:
-    """``unet`` with a LoRA whose first half starts from draws fixed by ``seed`` (the second
-    starts at zero, so the pair begins as the base)."""
+    """``unet`` (or FLUX's transformer) with a LoRA whose first half starts from draws fixed by
+    ``seed`` (the second starts at zero, so the pair begins as the base)."""
     from peft import LoraConfig
 
     config = LoraConfig(
@@ -277,6 +302,25 @@ def _noise_schedule(pipe: Any) -> Any:
             "fine-tunes learn 'epsilon' or 'v_prediction'"
         )
     return schedule
+
+
+@dataclass(frozen=True)
+class _FlowMatch:
+    """FLUX's flow-matching training, as diffusers' ``train_dreambooth_lora_flux.py`` does it
+    (uniform noise levels): how its pipeline packs latents and names their positions, and the
+    guidance its transformer is told where it takes one."""
+
+    pipe_type: type
+    #: The guidance scale (diffusers' default) for a guidance-distilled transformer, else None.
+    guidance: float | None
+
+    #: Noise levels are ``t / 1000``; the eval loss spreads ``t`` over this range, as it does
+    #: over the DDPM schedule's ``config``.
+    config: ClassVar[Any] = SimpleNamespace(num_train_timesteps=1000)
+
+    @classmethod
+    def of(cls, pipe: Any) -> _FlowMatch:
+        return cls(type(pipe), 3.5 if pipe.transformer.config.guidance_embeds else None)
 
 
 def _train(
@@ -337,6 +381,8 @@ def _loss(
     timesteps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The denoising loss of ``batch`` at ``timesteps`` (else drawn), all randomness from ``draws``."""
+    if isinstance(noise, _FlowMatch):
+        return _flow_loss(unet, noise, batch, draws, timesteps)
     device = batch[0].latent_mean.device
     mean = torch.stack([e.latent_mean for e in batch])
     std = torch.stack([e.latent_std for e in batch])
@@ -351,6 +397,51 @@ def _loss(
     hidden = condition.pop("encoder_hidden_states")
     added = condition or None
     predicted = unet(noisy, timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added).sample
+    return F.mse_loss(predicted.float(), target.float())
+
+
+def _flow_loss(
+    transformer: Any,
+    flow: _FlowMatch,
+    batch: list[image_lora_data.Example],
+    draws: torch.Generator,
+    timesteps: torch.Tensor | None,
+) -> torch.Tensor:
+    """FLUX's flow-matching loss of ``batch`` at noise levels ``timesteps / 1000`` (else drawn
+    uniformly), on packed latents."""
+    device = batch[0].latent_mean.device
+    mean = torch.stack([e.latent_mean for e in batch])
+    std = torch.stack([e.latent_std for e in batch])
+    latents = mean + std * torch.randn(mean.shape, generator=draws).to(device)
+    eps = torch.randn(mean.shape, generator=draws).to(device)
+    if timesteps is None:
+        sigmas = torch.rand((len(batch),), generator=draws)
+    else:
+        sigmas = timesteps.float() / flow.config.num_train_timesteps
+    sigmas = sigmas.to(device)
+    level = sigmas.view(-1, 1, 1, 1)
+    noisy = (1.0 - level) * latents + level * eps
+    size, channels, height, width = latents.shape
+    pack = flow.pipe_type._pack_latents  # type: ignore[attr-defined]
+    image_ids = flow.pipe_type._prepare_latent_image_ids(  # type: ignore[attr-defined]
+        size, height // 2, width // 2, device, latents.dtype
+    )
+    hidden = torch.stack([e.condition["encoder_hidden_states"] for e in batch])
+    pooled = torch.stack([e.condition["pooled_projections"] for e in batch])
+    guidance = None
+    if flow.guidance is not None:
+        guidance = torch.full((size,), flow.guidance, device=device)
+    predicted = transformer(
+        hidden_states=pack(noisy, size, channels, height, width),
+        timestep=sigmas,  # the transformer scales it by 1000 itself, as the pipeline's t / 1000
+        guidance=guidance,
+        pooled_projections=pooled,
+        encoder_hidden_states=hidden,
+        txt_ids=torch.zeros(hidden.shape[1], 3, device=device, dtype=hidden.dtype),
+        img_ids=image_ids,
+        return_dict=False,
+    )[0]
+    target = pack(eps - latents, size, channels, height, width)
     return F.mse_loss(predicted.float(), target.float())
 
 

@@ -10,7 +10,8 @@ any prompt.
 
 A picture is scaled so its shorter side is the training size and its middle square cut out,
 as diffusers' own training scripts do; where the square sat in the scaled picture is kept,
-because SDXL is told its crop (its UNet's ``time_ids``).
+because SDXL is told its crop (its UNet's ``time_ids``). FLUX's transformer is conditioned on
+T5's states of the caption and CLIP's pooled embedding.
 """
 
 from __future__ import annotations
@@ -119,6 +120,14 @@ def encode(pipe: Any, item: Captioned, side: int, device: torch.device) -> Examp
     picture = cut(item.path, side)
     config = pipe.vae.config
     shift, scale = getattr(config, "shift_factor", None) or 0.0, config.scaling_factor
+    if getattr(pipe, "unet", None) is None:  # FLUX: T5's states, and CLIP's pooled
+        with torch.no_grad():
+            latent = pipe.vae.encode(picture.pixels[None].to(device)).latent_dist
+            states, pooled, _ = pipe.encode_prompt(
+                prompt=[item.caption], prompt_2=None, device=device, num_images_per_prompt=1
+            )
+        flux = {"encoder_hidden_states": states[0], "pooled_projections": pooled[0]}
+        return Example((latent.mean[0] - shift) * scale, latent.std[0] * scale, flux)
     with torch.no_grad():
         latent = pipe.vae.encode(picture.pixels[None].to(device)).latent_dist
         encoded = pipe.encode_prompt(
