@@ -65,8 +65,9 @@ def simulate(
     not auto yet is simulated with its [routes.NAME.auto] settings.
     """
     from weighbridge.evidence import simulate as replay
+    from weighbridge.evidence import simulate_views as views
 
-    if chart_path is not None and chart_path.suffix.lower() not in replay.CHART_FORMATS:
+    if chart_path is not None and chart_path.suffix.lower() not in views.CHART_FORMATS:
         raise click.BadParameter("the chart is drawn as FILE.png or FILE.svg", param_hint="--chart")
     settings = context.settings(ctx)
     store = settings.open_store()
@@ -75,9 +76,9 @@ def simulate(
     finally:
         store.close()
     if chart_path is not None and simulation.tasks:
-        replay.write_chart(simulation, chart_path)
+        views.write_chart(simulation, chart_path)
     if as_json:
-        click.echo(json.dumps(replay.as_json(simulation), indent=2))
+        click.echo(json.dumps(views.as_json(simulation), indent=2))
     elif not simulation.tasks:
         click.echo("\n".join(simulation.notes))
     else:

@@ -12,6 +12,7 @@ weights, beside the speed and price the log measured; what a route chooses a mod
     choose.py    an auto route's choice among its targets on a task's rows
     advisor.py   the evidence kept in memory for the planner, and the task classifier
     simulate.py  ``weighbridge route simulate``: auto's choices replayed on held-out evidence
+    simulate_views.py  a simulation as JSON and as a chart
 
 Everything is read from the store, so ``weighbridge evidence`` and the library agree, and a
 row's per-item values (``Row.quality.items``) let two models be compared item by item.
