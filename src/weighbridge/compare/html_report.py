@@ -50,16 +50,18 @@ th { background: #f4f6f9; font-weight: 600; } td.num, th.num { text-align: right
 details { margin-top: 4px; } summary { cursor: pointer; color: #5b6575; font-size: 12px; }
 """
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>weighbridge compare {{ run.id }}</title>
-<style>{{ css }}</style>
-</head>
-<body>
-<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
+def page(title: str) -> str:
+    """The head every self-contained report opens with (compare's, image compare's, eval's):
+    ``title`` is a Jinja expression, the styles come in as ``css``; the body follows."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<style>{{{{ css }}}}</style>\n</head>\n<body>\n"
+    )
+
+
+_TITLE = "weighbridge compare {{ run.id }}"
+_TEMPLATE = page(_TITLE) + """<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
 <p class="meta">run {{ run.id }} · {{ run.source }} · {{ run.created_at[:19].replace("T", " ") }} UTC ·
 {{ run.status }} · {{ cases|length }} prompts{% if run.samples > 1 %} × {{ run.samples }} samples{% endif %}
 {% if params %} · {% for k, v in params.items() %}{{ k }}={{ v }}

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from weighbridge.compare.html_report import CSS
+from weighbridge.compare.html_report import CSS, page
 from weighbridge.compare.image_scores import CLIP, data_url
 from weighbridge.compare.images import Made, read
 from weighbridge.compare.recommend import Recommendation
@@ -156,16 +156,8 @@ _CSS = """
        border: 1px solid #e3e7ee; display: block; margin: 4px 0; }
 """
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>weighbridge compare {{ run.id }}</title>
-<style>{{ css }}</style>
-</head>
-<body>
-<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
+_TITLE = "weighbridge compare {{ run.id }}"
+_TEMPLATE = page(_TITLE) + """<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
 <p class="meta">run {{ run.id }} · {{ run.source }} · {{ run.created_at[:19].replace("T", " ") }} UTC ·
 {{ run.status }} · {{ cases|length }} prompts · image models
 {%- for k, v in run.params.items() if k != "modality" %} · {{ k }}={{ v }}{% endfor %}</p>

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from weighbridge.compare.html_report import CSS
+from weighbridge.compare.html_report import CSS, page
 from weighbridge.config import Settings
 from weighbridge.eval.published import Published, published
 from weighbridge.eval.scores import Score
@@ -191,16 +191,7 @@ def write_json(path: Path, run: EvalRun, settings: Settings) -> None:
     path.write_text(json.dumps(as_dict(run, settings), indent=2), encoding="utf-8")
 
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>weighbridge eval {{ run.id }}</title>
-<style>{{ css }}</style>
-</head>
-<body>
-<h1>Evaluation {{ run.id }}</h1>
+_TEMPLATE = page("weighbridge eval {{ run.id }}") + """<h1>Evaluation {{ run.id }}</h1>
 <p class="meta">{{ run.created_at[:19].replace("T", " ") }} UTC · {{ run.status }} ·
 {% for k, v in run.setup.items() if v is not none %}{{ k }}={{ v }}
 {%- if not loop.last %}, {% endif %}{% endfor %}</p>
