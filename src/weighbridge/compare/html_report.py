@@ -50,6 +50,7 @@ th { background: #f4f6f9; font-weight: 600; } td.num, th.num { text-align: right
 details { margin-top: 4px; } summary { cursor: pointer; color: #5b6575; font-size: 12px; }
 """
 
+
 def page(title: str) -> str:
     """The head every self-contained report opens with (compare's, image compare's, eval's):
     ``title`` is a Jinja expression, the styles come in as ``css``; the body follows."""
@@ -61,7 +62,9 @@ def page(title: str) -> str:
 
 
 _TITLE = "weighbridge compare {{ run.id }}"
-_TEMPLATE = page(_TITLE) + """<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
+_TEMPLATE = (
+    page(_TITLE)
+    + """<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
 <p class="meta">run {{ run.id }} · {{ run.source }} · {{ run.created_at[:19].replace("T", " ") }} UTC ·
 {{ run.status }} · {{ cases|length }} prompts{% if run.samples > 1 %} × {{ run.samples }} samples{% endif %}
 {% if params %} · {% for k, v in params.items() %}{{ k }}={{ v }}
@@ -135,6 +138,7 @@ that no other model beats on both axes.</p>
 </body>
 </html>
 """
+)
 
 
 def render(results: Results, summaries: list[ModelSummary], recommendation: Recommendation) -> str:

@@ -157,7 +157,9 @@ _CSS = """
 """
 
 _TITLE = "weighbridge compare {{ run.id }}"
-_TEMPLATE = page(_TITLE) + """<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
+_TEMPLATE = (
+    page(_TITLE)
+    + """<h1>{{ run.description or "Compare run " ~ run.id }}</h1>
 <p class="meta">run {{ run.id }} · {{ run.source }} · {{ run.created_at[:19].replace("T", " ") }} UTC ·
 {{ run.status }} · {{ cases|length }} prompts · image models
 {%- for k, v in run.params.items() if k != "modality" %} · {{ k }}={{ v }}{% endfor %}</p>
@@ -217,6 +219,7 @@ per picture</div>
 </body>
 </html>
 """
+)
 
 
 def render(

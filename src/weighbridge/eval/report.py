@@ -191,7 +191,9 @@ def write_json(path: Path, run: EvalRun, settings: Settings) -> None:
     path.write_text(json.dumps(as_dict(run, settings), indent=2), encoding="utf-8")
 
 
-_TEMPLATE = page("weighbridge eval {{ run.id }}") + """<h1>Evaluation {{ run.id }}</h1>
+_TEMPLATE = (
+    page("weighbridge eval {{ run.id }}")
+    + """<h1>Evaluation {{ run.id }}</h1>
 <p class="meta">{{ run.created_at[:19].replace("T", " ") }} UTC · {{ run.status }} ·
 {% for k, v in run.setup.items() if v is not none %}{{ k }}={{ v }}
 {%- if not loop.last %}, {% endif %}{% endfor %}</p>
@@ -226,6 +228,7 @@ _TEMPLATE = page("weighbridge eval {{ run.id }}") + """<h1>Evaluation {{ run.id 
 </body>
 </html>
 """
+)
 
 
 def render_html(run: EvalRun, settings: Settings) -> str:

@@ -88,10 +88,10 @@ def finetune(
     began = time.perf_counter()
     options = options or FinetuneOptions()
     options.check()
-    _check_name(settings, name)
+    check_name(settings, name)
     train_rows = lora_data.read_examples(data)
     eval_rows = lora_data.read_examples(eval_data) if eval_data is not None else []
-    found = lora_base.find(settings, base, lambda path: _file_sha256(settings, path))
+    found = lora_base.find(settings, base, lambda path: file_sha256(settings, path))
     folder = settings.home / "finetune" / name
     if not resume:
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
@@ -107,7 +107,7 @@ def finetune(
     if not train_set:
         raise InvalidRequestError(f"{data}: no example has an answer within {options.max_tokens} tokens")
     model = _with_lora(model, options)
-    device = _device()
+    device = training_device()
     model.to(device)
 
     eval_base = lora_train.mean_loss(model, eval_set, options.batch_size, device) if eval_set else None
@@ -146,10 +146,10 @@ def finetune(
         name=name,
         outtype=options.gguf_type,
     )
-    adapter_sha = _file_sha256(settings, adapter_dir / lora_export.ADAPTER_FILE)
+    adapter_sha = file_sha256(settings, adapter_dir / lora_export.ADAPTER_FILE)
     gguf_sha = None
     if found.gguf is not None:
-        gguf_sha = _file_sha256(settings, gguf_file)
+        gguf_sha = file_sha256(settings, gguf_file)
         register_local_model(
             settings.home,
             name,
@@ -186,14 +186,14 @@ def finetune(
     return result
 
 
-def _device() -> Any:
+def training_device() -> Any:
     """The GPU when there is one: the same run, unchanged, is then just faster."""
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _check_name(settings: Settings, name: str) -> None:
+def check_name(settings: Settings, name: str) -> None:
     """Refuse a bad NAME before minutes of training rather than after them."""
     if not name or name.startswith(".") or "/" in name or name != name.strip() or name.endswith(".gguf"):
         raise InvalidRequestError(f"'{name}' cannot name a model: use letters, digits, '-', '_' or '.'")
@@ -215,7 +215,7 @@ def _with_lora(model: Any, options: FinetuneOptions) -> Any:
         return get_peft_model(model, config)
 
 
-def _file_sha256(settings: Settings, path: Path) -> str:
+def file_sha256(settings: Settings, path: Path) -> str:
     from weighbridge.weights import weight_sha256
 
     store = settings.open_store()

@@ -44,7 +44,8 @@ from weighbridge.config import Settings
 from weighbridge.errors import InvalidRequestError, ModelLoadError
 from weighbridge.hashing import content_hash
 from weighbridge.own import image_lora_data, lora_checkpoint
-from weighbridge.own.finetune import _check_name, _device, _file_sha256
+from weighbridge.own.finetune import check_name, file_sha256, training_device
+from weighbridge.own.lora_train import optimize
 from weighbridge.own.registry import register_pipeline_model
 from weighbridge.providers import hf_load
 from weighbridge.providers.resident import torch_threads
@@ -122,18 +123,18 @@ def finetune_images(
     began = time.perf_counter()
     options = options or ImageFinetuneOptions()
     options.check()
-    _check_name(settings, name)
+    check_name(settings, name)
     train_items = image_lora_data.read_folder(images)
     eval_items = image_lora_data.read_folder(eval_images) if eval_images is not None else []
     pipeline_dir, catalog_id = _find_base(settings, base)
-    base_sha = _file_sha256(settings, pipeline_dir)
+    base_sha = file_sha256(settings, pipeline_dir)
     folder = settings.home / "finetune" / name
     if not resume:
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
 
     progress = progress or Quiet()
     progress.phase(f"loading {base}")
-    device = _device()
+    device = training_device()
     pipe = _load(pipeline_dir, device)
     flux = _is_flux(pipe)
     if flux:
@@ -179,7 +180,7 @@ def finetune_images(
         type(pipe).save_lora_weights(
             adapter_dir, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
         )
-    adapter_sha = _file_sha256(settings, adapter_dir / PIPELINE_ADAPTER)
+    adapter_sha = file_sha256(settings, adapter_dir / PIPELINE_ADAPTER)
     store = settings.open_store()
     try:
         sha = weight_sha256(store, pipeline_dir, adapter_dir)
@@ -350,11 +351,7 @@ def _train(
     for step in range(start, total):
         draws = torch.Generator().manual_seed((options.seed << 32) + step)
         loss = _loss(unet, noise, [examples[i] for i in next(batches)], draws)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(optimize(loss, params, optimizer))
         done = step + 1
         if done % options.checkpoint_every == 0 or done == total:
             lora_checkpoint.save(checkpoints, done, fingerprint, unet, optimizer)
@@ -383,11 +380,7 @@ def _loss(
     """The denoising loss of ``batch`` at ``timesteps`` (else drawn), all randomness from ``draws``."""
     if isinstance(noise, _FlowMatch):
         return _flow_loss(unet, noise, batch, draws, timesteps)
-    device = batch[0].latent_mean.device
-    mean = torch.stack([e.latent_mean for e in batch])
-    std = torch.stack([e.latent_std for e in batch])
-    latents = mean + std * torch.randn(mean.shape, generator=draws).to(device)
-    eps = torch.randn(mean.shape, generator=draws).to(device)
+    latents, eps, device = _drawn(batch, draws)
     if timesteps is None:
         timesteps = torch.randint(0, noise.config.num_train_timesteps, (len(batch),), generator=draws)
     timesteps = timesteps.to(device)
@@ -400,6 +393,19 @@ def _loss(
     return F.mse_loss(predicted.float(), target.float())
 
 
+def _drawn(
+    batch: list[image_lora_data.Example], draws: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """The batch's latents sampled from their encoded distributions, the noise to add, both
+    drawn from ``draws`` in that order (so a run repeats), and the device they are on."""
+    device = batch[0].latent_mean.device
+    mean = torch.stack([e.latent_mean for e in batch])
+    std = torch.stack([e.latent_std for e in batch])
+    latents = mean + std * torch.randn(mean.shape, generator=draws).to(device)
+    eps = torch.randn(mean.shape, generator=draws).to(device)
+    return latents, eps, device
+
+
 def _flow_loss(
     transformer: Any,
     flow: _FlowMatch,
@@ -409,11 +415,7 @@ def _flow_loss(
 ) -> torch.Tensor:
     """FLUX's flow-matching loss of ``batch`` at noise levels ``timesteps / 1000`` (else drawn
     uniformly), on packed latents."""
-    device = batch[0].latent_mean.device
-    mean = torch.stack([e.latent_mean for e in batch])
-    std = torch.stack([e.latent_std for e in batch])
-    latents = mean + std * torch.randn(mean.shape, generator=draws).to(device)
-    eps = torch.randn(mean.shape, generator=draws).to(device)
+    latents, eps, device = _drawn(batch, draws)
     if timesteps is None:
         sigmas = torch.rand((len(batch),), generator=draws)
     else:

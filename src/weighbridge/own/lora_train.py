@@ -101,12 +101,7 @@ def train(
     for step in range(start, plan.total_steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(plan, step)
-        loss = _loss(model, next(batches), device)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(optimize(_loss(model, next(batches), device), params, optimizer))
         done = step + 1
         if done % plan.checkpoint_every == 0 or done == plan.total_steps:
             lora_checkpoint.save(checkpoints, done, fingerprint, model, optimizer)
@@ -127,6 +122,16 @@ def mean_loss(model: Any, examples: list[Encoded], batch_size: int, device: torc
         tokens += count
     model.train(was_training)
     return total / max(1, tokens)
+
+
+def optimize(loss: torch.Tensor, params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer) -> float:
+    """One step down ``loss``: gradients clipped to norm 1 (a LoRA on a few examples spikes
+    otherwise), then cleared for the next; the loss's value."""
+    loss.backward()  # type: ignore[no-untyped-call]
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
 
 
 def _batches(examples: list[Encoded], plan: Plan, start: int) -> Iterator[list[Encoded]]:
