@@ -17,7 +17,6 @@ def tiny_sd_pipeline(folder: Path, *, side: int = 32, channels: tuple[int, int] 
     VAE's two blocks, saved in safetensors under ``folder``."""
     import torch
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
@@ -39,19 +38,7 @@ def tiny_sd_pipeline(folder: Path, *, side: int = 32, channels: tuple[int, int] 
         latent_channels=4,
         norm_num_groups=8,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = _clip_text_encoder(tokenizer)
     # SD 1.x's own scheduler settings (PNDM, as its folder ships it).
     scheduler = PNDMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
@@ -89,6 +76,26 @@ def tiny_sd_lora(pipeline: Path, folder: Path) -> Path:
     return folder
 
 
+def _clip_text_encoder(tokenizer: Any) -> Any:
+    """A two-layer CLIP text encoder over ``tokenizer``'s vocabulary, random weights (drawn
+    from torch's generator as it stands: callers seed it)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
 def _byte_tokenizer(folder: Path) -> Any:
     """A CLIP tokenizer over single bytes (each byte a token, alone or ending a word, with no
     merges), so any prompt tokenizes; CLIP's 77-token window."""
@@ -109,7 +116,7 @@ def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
     random weights, whose default pictures are ``side`` pixels square, saved in safetensors."""
     import torch
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+    from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(0)
     tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
@@ -140,19 +147,7 @@ def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
         scaling_factor=1.5035,
     )
     torch.manual_seed(0)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = _clip_text_encoder(tokenizer)
     torch.manual_seed(0)
     text_encoder_2 = T5EncoderModel(
         T5Config(
