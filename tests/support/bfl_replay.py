@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.support.image_samples import bfl_poll, bfl_ready, bfl_task, png
-from tests.support.replay import LoopbackServer, RecordedRequest
+from tests.support.replay import LoopbackServer, RecordedRequest, received
 
 
 class FluxServer(LoopbackServer):
@@ -70,21 +69,10 @@ class FluxServer(LoopbackServer):
                 return
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                recorded = received(self)
                 with server._lock:
-                    server.requests.append(
-                        RecordedRequest(
-                            method=self.command,
-                            path=self.path,
-                            headers={k.lower(): v for k, v in self.headers.items()},
-                            body=body,
-                            raw_body=raw,
-                            received_at=time.monotonic(),
-                        )
-                    )
-                status, kind, content = server._answer(self.command, self.path, body)
+                    server.requests.append(recorded)
+                status, kind, content = server._answer(self.command, self.path, recorded.body)
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(content)))

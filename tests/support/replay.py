@@ -100,6 +100,24 @@ class LoopbackServer:
         return f"http://{host}:{port}"
 
 
+def received(handler: BaseHTTPRequestHandler) -> RecordedRequest:
+    """The request ``handler`` is serving, read whole; its body parsed where it is JSON."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    return RecordedRequest(
+        method=handler.command,
+        path=handler.path,
+        headers={k.lower(): v for k, v in handler.headers.items()},
+        body=body,
+        raw_body=raw,
+        received_at=time.monotonic(),
+    )
+
+
 class ReplayServer(LoopbackServer):
     """A scripted HTTP server on 127.0.0.1 with a free port, run in a daemon thread."""
 
@@ -189,20 +207,7 @@ class ReplayServer(LoopbackServer):
                 return  # keep test output clean
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = None
-                recorded = RecordedRequest(
-                    method=self.command,
-                    path=self.path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                    raw_body=raw,
-                    received_at=time.monotonic(),
-                )
+                recorded = received(self)
                 with server._lock:
                     server.requests.append(recorded)
                 self.close_connection = True
