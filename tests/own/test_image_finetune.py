@@ -1,8 +1,8 @@
-"""Image LoRA fine-tuning end to end on the tiny Stable Diffusion and FLUX.1 pipelines, through
-the CLI: the tuned model is registered with its hashes and draws other pictures than its base
-from the same seed, an interrupted run resumed ends on the very bytes of one that never
-stopped, nothing reaches the network, and a picture without a caption is refused by name
-before anything loads."""
+"""Image LoRA fine-tuning end to end on the tiny Stable Diffusion, FLUX.1 and Stable Diffusion 3
+pipelines, through the CLI: the tuned model is registered with its hashes and draws other
+pictures than its base from the same seed, an interrupted run resumed ends on the very bytes of
+one that never stopped, nothing reaches the network, and a picture without a caption is
+refused by name before anything loads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,9 +68,23 @@ def _finetune(base: Path, pictures: Path, name: str, *more: str) -> str:
 
 
 def _picture(model: str, out: Path) -> bytes:
-    result = invoke("image", "-m", model, "a red square", "-o", str(out), "--seed", "3", "--steps", "2")
+    """A 32x32 picture: every tiny pipeline makes that size (FLUX's default is larger)."""
+    args = ("image", "-m", model, "a red square", "-o", str(out), "--seed", "3", "--steps", "2")
+    result = invoke(*args, "--size", "32x32")
     assert result.returncode == 0, result.stderr
     return out.read_bytes()
+
+
+def _adapter(home: Path, name: str) -> Path:
+    return home / "finetune" / name / "adapter" / "pytorch_lora_weights.safetensors"
+
+
+def _registered(home: Path, name: str, base: Path) -> dict[str, Any]:
+    """``name``'s registration, once checked to be of ``base`` and of its adapter's bytes."""
+    made = registration(home, name)
+    assert made is not None and made["file"] == str(base.resolve())
+    assert made["extra"]["adapter_sha256"] == hashlib.sha256(_adapter(home, name).read_bytes()).hexdigest()
+    return made
 
 
 @pytest.mark.long(30)
@@ -82,10 +97,7 @@ def test_an_image_lora_is_registered_changes_the_pictures_and_resumes_exactly(
 
     said = _finetune(base, pictures, "shapes", "--steps", "4", "--eval-images", str(held_out))
     assert "eval denoising loss" in said and "(base) ->" in said
-    adapter = home / "finetune" / "shapes" / "adapter" / "pytorch_lora_weights.safetensors"
-    made = registration(home, "shapes")
-    assert made is not None and made["file"] == str(base.resolve())
-    assert made["extra"]["adapter_sha256"] == hashlib.sha256(adapter.read_bytes()).hexdigest()
+    made = _registered(home, "shapes", base)
     assert made["sha256"] in said and made["extra"]["base_sha256"] in said
     listed = invoke("models")
     assert listed.returncode == 0 and "shapes" in listed.stdout
@@ -96,7 +108,7 @@ def test_an_image_lora_is_registered_changes_the_pictures_and_resumes_exactly(
     _finetune(base, pictures, "again", "--steps", "2")
     said = _finetune(base, pictures, "again", "--resume", "--steps", "4")
     assert "resumed at step 2 of 4" in said
-    assert (home / "finetune" / "again" / "adapter" / adapter.name).read_bytes() == adapter.read_bytes()
+    assert _adapter(home, "again").read_bytes() == _adapter(home, "shapes").read_bytes()
     assert no_network == []
 
 
@@ -128,16 +140,29 @@ def test_a_flux_lora_trains_by_flow_matching_and_changes_the_pictures(
     pictures = _pictures(tmp_path / "pictures", SHAPES)
     said = _finetune(base, pictures, "flux-shapes", "--steps", "3", "--resolution", "32")
     assert "3/3" in said
-    adapter = home / "finetune" / "flux-shapes" / "adapter" / "pytorch_lora_weights.safetensors"
-    made = registration(home, "flux-shapes")
-    assert made is not None and made["file"] == str(base.resolve())
-    assert made["extra"]["adapter_sha256"] == hashlib.sha256(adapter.read_bytes()).hexdigest()
+    _registered(home, "flux-shapes", base)
+    tuned = _picture("flux-shapes", tmp_path / "tuned.png")
+    assert tuned != _picture(str(base), tmp_path / "base.png")
+    assert no_network == []
 
-    def picture(model: str, out: Path) -> bytes:
-        args = ("image", "-m", model, "a red square", "-o", str(out), "--seed", "1", "--steps", "2")
-        result = invoke(*args, "--size", "32x32")
-        assert result.returncode == 0, result.stderr
-        return out.read_bytes()
 
-    assert picture("flux-shapes", tmp_path / "tuned.png") != picture(str(base), tmp_path / "base.png")
+@pytest.mark.long(30)
+def test_an_sd3_lora_trains_by_flow_matching_changes_the_pictures_and_resumes_exactly(
+    home: Path, tmp_path: Path, no_network: list[object]
+) -> None:
+    from tests.support.diffusion import tiny_sd3_pipeline
+
+    base = tiny_sd3_pipeline(tmp_path / "sd3")
+    pictures = _pictures(tmp_path / "pictures", SHAPES)
+    held_out = _pictures(tmp_path / "held-out", SHAPES[:2], jsonl=True)
+    said = _finetune(base, pictures, "sd3-shapes", "--steps", "2", "--eval-images", str(held_out))
+    assert "2/2" in said and "(base) ->" in said
+    _registered(home, "sd3-shapes", base)
+    tuned = _picture("sd3-shapes", tmp_path / "tuned.png")
+    assert tuned != _picture(str(base), tmp_path / "base.png")
+
+    _finetune(base, pictures, "sd3-again", "--steps", "1")
+    said = _finetune(base, pictures, "sd3-again", "--resume", "--steps", "2")
+    assert "resumed at step 1 of 2" in said
+    assert _adapter(home, "sd3-again").read_bytes() == _adapter(home, "sd3-shapes").read_bytes()
     assert no_network == []

@@ -1,6 +1,6 @@
 """Tiny diffusers pipelines built from configs, nothing fetched: a Stable Diffusion 1.x
-layout (UNet, VAE, CLIP text encoder and tokenizer, scheduler), and a FLUX.1 one, with random
-weights, small enough to make a picture in a few hundredths of a second on a CPU, for the diffusers provider's
+layout (UNet, VAE, CLIP text encoder and tokenizer, scheduler), a FLUX.1 one and a Stable
+Diffusion 3 one, with random weights, small enough to make a picture in a few hundredths of a second on a CPU, for the diffusers provider's
 tests and bench/images.py. torch is seeded before each part is made, so the same arguments
 write the same files (and the folder the same sha256) every time."""
 
@@ -76,24 +76,25 @@ def tiny_sd_lora(pipeline: Path, folder: Path) -> Path:
     return folder
 
 
-def _clip_text_encoder(tokenizer: Any) -> Any:
+def _clip_text_encoder(tokenizer: Any, *, projection_dim: int | None = None) -> Any:
     """A two-layer CLIP text encoder over ``tokenizer``'s vocabulary, random weights (drawn
-    from torch's generator as it stands: callers seed it)."""
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from torch's generator as it stands: callers seed it); with ``projection_dim``, the
+    variant with a projection of its pooled state (SDXL's second encoder, SD3's two)."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **({} if projection_dim is None else {"projection_dim": projection_dim}),
     )
+    return CLIPTextModel(config) if projection_dim is None else CLIPTextModelWithProjection(config)
 
 
 def _byte_tokenizer(folder: Path) -> Any:
@@ -115,8 +116,7 @@ def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
     channels at ``side / 2``, a CLIP and a T5 text encoder with tokenizers written here) with
     random weights, whose default pictures are ``side`` pixels square, saved in safetensors."""
     import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from transformers import T5Config, T5EncoderModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
     torch.manual_seed(0)
     tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
@@ -134,33 +134,11 @@ def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
         axes_dims_rope=(2, 2, 4),
     )
     torch.manual_seed(0)
-    vae = AutoencoderKL(
-        sample_size=side,
-        block_out_channels=(16, 32),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=8,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
-    )
+    vae = _flow_vae(side)
     torch.manual_seed(0)
     text_encoder = _clip_text_encoder(tokenizer)
     torch.manual_seed(0)
-    text_encoder_2 = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer_2),
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            pad_token_id=tokenizer_2.pad_token_id,
-            eos_token_id=tokenizer_2.eos_token_id,
-        )
-    )
+    text_encoder_2 = _t5_text_encoder(tokenizer_2, d_model=32)
     pipeline = FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
@@ -172,6 +150,92 @@ def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
     )
     pipeline.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def tiny_sd3_pipeline(folder: Path, *, side: int = 32) -> Path:
+    """A Stable Diffusion 3 pipeline folder (a two-block transformer on 2x2 latent patches, the
+    FLUX builder's VAE, two CLIP encoders with projections and a T5 one, tokenizers written
+    here) with random weights, whose default pictures are ``side`` pixels square, saved in
+    safetensors. The text sizes fit as SD3's ``encode_prompt`` joins them: the two CLIPs'
+    states side by side (32 + 32) are as wide as T5's (64), the transformer's joint attention
+    dim; their pooled projections side by side (32 + 32) are its pooled projection dim."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    torch.manual_seed(0)
+    tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    tokenizer_3 = _t5_tokenizer(folder.parent / f"{folder.name}-tokenizer-3")
+    transformer = SD3Transformer2DModel(
+        sample_size=side // 2,  # the VAE halves each side
+        patch_size=2,
+        in_channels=4,
+        out_channels=4,
+        num_layers=2,  # the last block has no text output (to_add_out): the first has every projection
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=64,
+        caption_projection_dim=16,  # the text stream is as wide as the picture's: 2 heads of 8
+        pooled_projection_dim=64,
+    )
+    torch.manual_seed(0)
+    vae = _flow_vae(side)
+    torch.manual_seed(0)
+    text_encoder = _clip_text_encoder(tokenizer, projection_dim=32)
+    text_encoder_2 = _clip_text_encoder(tokenizer, projection_dim=32)
+    torch.manual_seed(0)
+    text_encoder_3 = _t5_text_encoder(tokenizer_3, d_model=64)
+    pipeline = StableDiffusion3Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),  # SD3's own
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        text_encoder_2=text_encoder_2,
+        tokenizer_2=tokenizer,
+        text_encoder_3=text_encoder_3,
+        tokenizer_3=tokenizer_3,
+        transformer=transformer,
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _flow_vae(side: int) -> Any:
+    """A two-block VAE for ``side``-pixel pictures whose latent has 4 channels at ``side / 2``,
+    shifted and scaled as FLUX's and SD3's are (no quantizing convolutions), random weights
+    (callers seed torch)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        sample_size=side,
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+
+
+def _t5_text_encoder(tokenizer: Any, *, d_model: int) -> Any:
+    """A two-layer T5 encoder over ``tokenizer``'s vocabulary whose states are ``d_model`` wide,
+    random weights (callers seed torch)."""
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer),
+            d_model=d_model,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
 
 
 def _t5_tokenizer(folder: Path) -> Any:

@@ -1,16 +1,18 @@
 """LoRA fine-tuning of a local text-to-image pipeline on captioned pictures, offline.
 
 The base is a diffusers pipeline folder (a path, or a model whose serve entry is one) with a
-UNet: Stable Diffusion 1.x/2.x and SDXL; or FLUX.1, whose denoiser is a transformer. Its VAE
-and text encoder(s) stay frozen, so each picture (:mod:`~weighbridge.own.image_lora_data`) is
-encoded once, to the mean and spread of its latent, and each caption once, to what the
-denoiser is conditioned on. The denoiser gets a peft LoRA on its attention projections, as
-diffusers' own ``train_text_to_image_lora.py`` and ``train_dreambooth_lora_flux.py`` do. A
-UNet learns the denoising loss under the pipeline's noise schedule (DDPM noising with its
-betas; the target is the noise or the velocity, as its ``prediction_type`` says); FLUX learns
-by flow matching on its packed latents (a noise level ``sigma`` drawn uniformly per picture,
-the noisy latent ``(1 - sigma) * latent + sigma * noise``, the target ``noise - latent``).
-SD3 is refused for now.
+UNet: Stable Diffusion 1.x/2.x and SDXL; or FLUX.1 or Stable Diffusion 3/3.5, whose denoiser
+is a transformer. Its VAE and text encoder(s) stay frozen, so each picture
+(:mod:`~weighbridge.own.image_lora_data`) is encoded once, to the mean and spread of its
+latent, and each caption once, to what the denoiser is conditioned on. The denoiser gets a
+peft LoRA on its attention projections, as diffusers' own ``train_text_to_image_lora.py``,
+``train_dreambooth_lora_flux.py`` and ``train_dreambooth_lora_sd3.py`` do (SD3's on both
+streams of its joint attention, the text's too, as that script does). A UNet learns the
+denoising loss under the pipeline's noise schedule (DDPM noising with its betas; the target is
+the noise or the velocity, as its ``prediction_type`` says); FLUX and SD3 learn by flow
+matching (a noise level ``sigma`` drawn uniformly per picture, the noisy latent
+``(1 - sigma) * latent + sigma * noise``, the target ``noise - latent``), FLUX on latents
+packed as its pipeline packs them, SD3 on latents as they are.
 
 Step ``s`` draws its latents, noise and timesteps from a generator seeded by the seed and
 ``s`` alone, reads its pictures in an order drawn from ``seed + epoch``, and the learning rate
@@ -136,24 +138,26 @@ def finetune_images(
     progress.phase(f"loading {base}")
     device = training_device()
     pipe = _load(pipeline_dir, device)
-    flux = _is_flux(pipe)
-    if flux:
-        side = options.resolution or pipe.default_sample_size * pipe.vae_scale_factor
-        if side % (2 * pipe.vae_scale_factor):
-            raise InvalidRequestError(
-                f"resolution {side}: FLUX packs 2x2 latents, give a multiple of {2 * pipe.vae_scale_factor}"
-            )
-    else:
+    flow = _flow_match(pipe)
+    if flow is None:
         side = options.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    else:
+        side = options.resolution or pipe.default_sample_size * pipe.vae_scale_factor
+        if side % (flow.patch * pipe.vae_scale_factor):
+            raise InvalidRequestError(
+                f"resolution {side}: {type(pipe).__name__}'s transformer takes latents in "
+                f"{flow.patch}x{flow.patch} patches, give a multiple of {flow.patch * pipe.vae_scale_factor}"
+            )
     progress.phase(f"encoding {len(train_items) + len(eval_items)} pictures at {side}x{side}")
     train_set = [image_lora_data.encode(pipe, item, side, device) for item in train_items]
     eval_set = [image_lora_data.encode(pipe, item, side, device) for item in eval_items]
-    denoiser = "transformer" if flux else "unet"
+    denoiser = "unet" if flow is None else "transformer"
     for part_name, part in pipe.components.items():  # done with: room on the GPU for training
         if part_name != denoiser and isinstance(part, torch.nn.Module):
             part.to("cpu")
-    unet = _with_lora(getattr(pipe, denoiser), options.rank, options.seed)
-    noise = _FlowMatch.of(pipe) if flux else _noise_schedule(pipe)
+    targets = _ATTENTION if flow is None else flow.targets
+    unet = _with_lora(getattr(pipe, denoiser), options.rank, options.seed, targets)
+    noise = flow or _noise_schedule(pipe)
 
     eval_base = _eval_loss(unet, noise, eval_set, options) if eval_set else None
     total = options.steps or plan_steps(len(train_set), options.batch_size, options.epochs, None)
@@ -172,14 +176,8 @@ def finetune_images(
 
     adapter_dir = folder / "adapter"
     shutil.rmtree(adapter_dir, ignore_errors=True)
-    if flux:
-        type(pipe).save_lora_weights(
-            adapter_dir, transformer_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
-        )
-    else:
-        type(pipe).save_lora_weights(
-            adapter_dir, unet_lora_layers=get_peft_model_state_dict(unet), safe_serialization=True
-        )
+    layers = {f"{denoiser}_lora_layers": get_peft_model_state_dict(unet)}  # as load_lora_weights reads them
+    type(pipe).save_lora_weights(adapter_dir, **layers, safe_serialization=True)
     adapter_sha = file_sha256(settings, adapter_dir / PIPELINE_ADAPTER)
     store = settings.open_store()
     try:
@@ -257,10 +255,11 @@ def _load(folder: Path, device: torch.device) -> Any:
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"diffusers cannot load {folder}: {hf_load.one_line(exc)}") from None
-    if (getattr(pipe, "unet", None) is None or not hasattr(pipe, "encode_prompt")) and not _is_flux(pipe):
+    with_unet = getattr(pipe, "unet", None) is not None and hasattr(pipe, "encode_prompt")
+    if not with_unet and _flow_match(pipe) is None:
         raise InvalidRequestError(
-            f"{folder} holds a {type(pipe).__name__}: image fine-tunes train pipelines with a UNet "
-            "(Stable Diffusion 1.x/2.x, SDXL) or FLUX.1; SD3 is not supported yet"
+            f"{folder} holds a {type(pipe).__name__}: image fine-tunes train text-to-image pipelines "
+            "with a UNet (Stable Diffusion 1.x/2.x, SDXL), FLUX.1 or Stable Diffusion 3/3.5"
         )
     for part in pipe.components.values():
         if isinstance(part, torch.nn.Module):
@@ -268,23 +267,16 @@ def _load(folder: Path, device: torch.device) -> Any:
     return pipe.to(device)
 
 
-def _is_flux(pipe: Any) -> bool:
-    """Whether ``pipe`` is a FLUX.1 text-to-image pipeline (a transformer on packed latents)."""
-    from diffusers import FluxPipeline
-
-    return isinstance(pipe, FluxPipeline)
-
-
-def _with_lora(unet: Any, rank: int, seed: int) -> Any:
-    """``unet`` (or FLUX's transformer) with a LoRA whose first half starts from draws fixed by
-    ``seed`` (the second starts at zero, so the pair begins as the base)."""
+def _with_lora(unet: Any, rank: int, seed: int, targets: tuple[str, ...]) -> Any:
+    """``unet`` (or a transformer) with a LoRA on the modules ``targets`` names, whose first half
+    starts from draws fixed by ``seed`` (the second starts at zero, so the pair begins as the base)."""
     from peft import LoraConfig
 
     config = LoraConfig(
         r=rank,
         lora_alpha=rank,
         init_lora_weights="gaussian",
-        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        target_modules=list(targets),
     )
     torch.manual_seed(seed)
     with hf_load.peft_quietly():
@@ -305,23 +297,87 @@ def _noise_schedule(pipe: Any) -> Any:
     return schedule
 
 
+#: A UNet's and FLUX's LoRA targets: every attention's projections, in FLUX not the caption's
+#: ``add_*`` ones of its double blocks (kept as they were: a FLUX run's checkpoints hold these).
+_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
+#: SD3's, as ``train_dreambooth_lora_sd3.py`` has them: both streams of the joint attention (the
+#: caption's ``add_*`` projections too), and not SD3.5 Medium's second, picture-only ``attn2``.
+_SD3_ATTENTION = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+)
+
+
 @dataclass(frozen=True)
 class _FlowMatch:
-    """FLUX's flow-matching training, as diffusers' ``train_dreambooth_lora_flux.py`` does it
-    (uniform noise levels): how its pipeline packs latents and names their positions, and the
-    guidance its transformer is told where it takes one."""
+    """How a transformer learns by flow matching, as diffusers' ``train_dreambooth_lora_sd3.py``
+    and ``train_dreambooth_lora_flux.py`` do it (uniform noise levels): SD3's, whose transformer
+    takes latents as they are, (B, C, H, W), cuts them into patches itself, and is told the
+    timestep its pipeline passes, the noise level times 1000. FLUX's is :class:`_FluxFlowMatch`."""
 
-    pipe_type: type
-    #: The guidance scale (diffusers' default) for a guidance-distilled transformer, else None.
-    guidance: float | None
+    #: A token's side in latent pixels: training pictures are a multiple of it times the VAE's factor.
+    patch: int
+    #: The modules the LoRA goes on.
+    targets: tuple[str, ...]
 
     #: Noise levels are ``t / 1000``; the eval loss spreads ``t`` over this range, as it does
     #: over the DDPM schedule's ``config``.
     config: ClassVar[Any] = SimpleNamespace(num_train_timesteps=1000)
 
-    @classmethod
-    def of(cls, pipe: Any) -> _FlowMatch:
-        return cls(type(pipe), 3.5 if pipe.transformer.config.guidance_embeds else None)
+    def pack(self, latents: torch.Tensor) -> torch.Tensor:
+        """``latents`` (B, C, H, W) as the transformer takes them and gives its prediction."""
+        return latents
+
+    def inputs(self, sigmas: torch.Tensor, latents: torch.Tensor, hidden: torch.Tensor) -> dict[str, Any]:
+        """What the transformer is told besides the noisy latents and the caption's states and
+        pooled embedding, for latents of ``latents``' shape at noise levels ``sigmas``."""
+        return {"timestep": sigmas * self.config.num_train_timesteps}
+
+
+@dataclass(frozen=True)
+class _FluxFlowMatch(_FlowMatch):
+    """FLUX's: latents packed 2x2 into tokens as its pipeline packs them, their positions and the
+    caption's named, and the guidance its transformer is told where it takes one."""
+
+    pipe_type: type
+    #: The guidance scale (diffusers' default) for a guidance-distilled transformer, else None.
+    guidance: float | None
+
+    def pack(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.pipe_type._pack_latents(latents, *latents.shape)  # type: ignore[attr-defined,no-any-return]
+
+    def inputs(self, sigmas: torch.Tensor, latents: torch.Tensor, hidden: torch.Tensor) -> dict[str, Any]:
+        size, _, height, width = latents.shape
+        device = latents.device
+        guidance = None if self.guidance is None else torch.full((size,), self.guidance, device=device)
+        image_ids = self.pipe_type._prepare_latent_image_ids(  # type: ignore[attr-defined]
+            size, height // 2, width // 2, device, latents.dtype
+        )
+        return {
+            "timestep": sigmas,  # the transformer scales it by 1000 itself, as the pipeline's t / 1000
+            "guidance": guidance,
+            "txt_ids": torch.zeros(hidden.shape[1], 3, device=device, dtype=hidden.dtype),
+            "img_ids": image_ids,
+        }
+
+
+def _flow_match(pipe: Any) -> _FlowMatch | None:
+    """How ``pipe``'s transformer learns: FLUX.1's or SD3's flow matching; None for another pipeline."""
+    from diffusers import FluxPipeline, StableDiffusion3Pipeline
+
+    transformer: Any = getattr(pipe, "transformer", None)
+    if isinstance(pipe, FluxPipeline):
+        guidance = 3.5 if transformer.config.guidance_embeds else None
+        return _FluxFlowMatch(2, _ATTENTION, type(pipe), guidance)
+    if isinstance(pipe, StableDiffusion3Pipeline):
+        return _FlowMatch(transformer.config.patch_size, _SD3_ATTENTION)
+    return None
 
 
 def _train(
@@ -413,8 +469,9 @@ def _flow_loss(
     draws: torch.Generator,
     timesteps: torch.Tensor | None,
 ) -> torch.Tensor:
-    """FLUX's flow-matching loss of ``batch`` at noise levels ``timesteps / 1000`` (else drawn
-    uniformly), on packed latents."""
+    """The flow-matching loss of ``batch`` at noise levels ``timesteps / 1000`` (else drawn
+    uniformly): the transformer sees ``(1 - sigma) * latent + sigma * noise`` and is to predict
+    ``noise - latent``, both in the layout ``flow`` packs latents in."""
     latents, eps, device = _drawn(batch, draws)
     if timesteps is None:
         sigmas = torch.rand((len(batch),), generator=draws)
@@ -423,28 +480,16 @@ def _flow_loss(
     sigmas = sigmas.to(device)
     level = sigmas.view(-1, 1, 1, 1)
     noisy = (1.0 - level) * latents + level * eps
-    size, channels, height, width = latents.shape
-    pack = flow.pipe_type._pack_latents  # type: ignore[attr-defined]
-    image_ids = flow.pipe_type._prepare_latent_image_ids(  # type: ignore[attr-defined]
-        size, height // 2, width // 2, device, latents.dtype
-    )
     hidden = torch.stack([e.condition["encoder_hidden_states"] for e in batch])
     pooled = torch.stack([e.condition["pooled_projections"] for e in batch])
-    guidance = None
-    if flow.guidance is not None:
-        guidance = torch.full((size,), flow.guidance, device=device)
     predicted = transformer(
-        hidden_states=pack(noisy, size, channels, height, width),
-        timestep=sigmas,  # the transformer scales it by 1000 itself, as the pipeline's t / 1000
-        guidance=guidance,
-        pooled_projections=pooled,
+        hidden_states=flow.pack(noisy),
         encoder_hidden_states=hidden,
-        txt_ids=torch.zeros(hidden.shape[1], 3, device=device, dtype=hidden.dtype),
-        img_ids=image_ids,
+        pooled_projections=pooled,
         return_dict=False,
+        **flow.inputs(sigmas, latents, hidden),
     )[0]
-    target = pack(eps - latents, size, channels, height, width)
-    return F.mse_loss(predicted.float(), target.float())
+    return F.mse_loss(predicted.float(), flow.pack(eps - latents).float())
 
 
 @torch.no_grad()

@@ -11,7 +11,10 @@ any prompt.
 A picture is scaled so its shorter side is the training size and its middle square cut out,
 as diffusers' own training scripts do; where the square sat in the scaled picture is kept,
 because SDXL is told its crop (its UNet's ``time_ids``). FLUX's transformer is conditioned on
-T5's states of the caption and CLIP's pooled embedding.
+T5's states of the caption and CLIP's pooled embedding; SD3's on its two CLIPs' states and
+T5's, one sequence, and both CLIPs' pooled embeddings side by side, as its ``encode_prompt``
+joins them. Latents are shifted and scaled as the pipeline's VAE says (FLUX's and SD3's shift
+them; SD's have no shift).
 """
 
 from __future__ import annotations
@@ -49,12 +52,13 @@ class Cut:
 
 @dataclass(frozen=True)
 class Example:
-    """A picture and its caption as the UNet's training needs them, on the training device."""
+    """A picture and its caption as the denoiser's training needs them, on the training device."""
 
-    #: The mean and spread of the picture's latent, scaled as the UNet sees latents.
+    #: The mean and spread of the picture's latent, shifted and scaled as the denoiser sees latents.
     latent_mean: torch.Tensor
     latent_std: torch.Tensor
-    #: The UNet's conditioning: ``encoder_hidden_states``, and for SDXL its added embeddings.
+    #: The denoiser's conditioning: ``encoder_hidden_states``; for SDXL its added embeddings,
+    #: for a transformer (FLUX, SD3) ``pooled_projections``.
     condition: dict[str, torch.Tensor]
 
 
@@ -120,27 +124,38 @@ def encode(pipe: Any, item: Captioned, side: int, device: torch.device) -> Examp
     picture = cut(item.path, side)
     config = pipe.vae.config
     shift, scale = getattr(config, "shift_factor", None) or 0.0, config.scaling_factor
-    if getattr(pipe, "unet", None) is None:  # FLUX: T5's states, and CLIP's pooled
-        with torch.no_grad():
-            latent = pipe.vae.encode(picture.pixels[None].to(device)).latent_dist
-            states, pooled, _ = pipe.encode_prompt(
-                prompt=[item.caption], prompt_2=None, device=device, num_images_per_prompt=1
-            )
-        flux = {"encoder_hidden_states": states[0], "pooled_projections": pooled[0]}
-        return Example((latent.mean[0] - shift) * scale, latent.std[0] * scale, flux)
     with torch.no_grad():
         latent = pipe.vae.encode(picture.pixels[None].to(device)).latent_dist
-        encoded = pipe.encode_prompt(
-            prompt=[item.caption], device=device, num_images_per_prompt=1, do_classifier_free_guidance=False
-        )
-    condition = {"encoder_hidden_states": encoded[0][0]}
-    if pipe.unet.config.addition_embed_type == "text_time":  # SDXL: the pooled text and the crop
-        ids = (*picture.original_size, *picture.crop_top_left, side, side)
-        condition |= {
-            "text_embeds": encoded[2][0],
-            "time_ids": torch.tensor(ids, dtype=torch.float32, device=device),
-        }
+        condition = _condition(pipe, item.caption, picture, side, device)
     return Example((latent.mean[0] - shift) * scale, latent.std[0] * scale, condition)
+
+
+def _condition(
+    pipe: Any, caption: str, picture: Cut, side: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """What ``pipe``'s denoiser is told of ``caption`` (and for SDXL of ``picture``'s crop): what
+    its pipeline passes it for that prompt, without classifier-free guidance's empty prompt."""
+    import torch
+
+    if getattr(pipe, "unet", None) is not None:
+        encoded = pipe.encode_prompt(
+            prompt=[caption], device=device, num_images_per_prompt=1, do_classifier_free_guidance=False
+        )
+        condition = {"encoder_hidden_states": encoded[0][0]}
+        if pipe.unet.config.addition_embed_type == "text_time":  # SDXL: the pooled text and the crop
+            ids = (*picture.original_size, *picture.crop_top_left, side, side)
+            condition |= {
+                "text_embeds": encoded[2][0],
+                "time_ids": torch.tensor(ids, dtype=torch.float32, device=device),
+            }
+        return condition
+    if hasattr(pipe, "text_encoder_3"):  # SD3: the CLIPs' and T5's states; both CLIPs' pooled
+        states, _, pooled, _ = pipe.encode_prompt(
+            prompt=[caption], prompt_2=None, prompt_3=None, device=device, do_classifier_free_guidance=False
+        )
+    else:  # FLUX: T5's states, and CLIP's pooled
+        states, pooled, _ = pipe.encode_prompt(prompt=[caption], prompt_2=None, device=device)
+    return {"encoder_hidden_states": states[0], "pooled_projections": pooled[0]}
 
 
 def _metadata(folder: Path) -> dict[str, str]:
