@@ -20,7 +20,8 @@ from PIL import Image, ImageStat
 
 from tests.support import scripted
 from tests.support.cli import invoke
-from tests.support.diffusion import _byte_tokenizer, tiny_sd_pipeline
+from tests.support.diffusion import byte_tokenizer, tiny_sd_pipeline
+from weighbridge.money.amounts import format_cost
 from weighbridge.store import Store
 
 PROMPTS = ["a red bicycle", "a lighthouse at night", "two cats on a sofa"]
@@ -54,12 +55,15 @@ def other_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_clip_model(tmp_path_factory.mktemp("clip") / "tiny-clip")
+
+
+def tiny_clip_model(folder: Path) -> Path:
     """A CLIP model with random weights and a byte tokenizer, saved as transformers saves one."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    folder = tmp_path_factory.mktemp("clip") / "tiny-clip"
-    tokenizer = _byte_tokenizer(folder.parent / "tokenizer")
+    tokenizer = byte_tokenizer(folder.parent / "tokenizer")
     torch.manual_seed(1)  # random weights under which some of these pictures match their prompt
     layers = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
     config = CLIPConfig(
@@ -237,3 +241,51 @@ def test_a_run_mixing_chat_and_image_models_is_refused(setup: Path, judge: Judge
     )
     refused = invoke("compare", str(worded), "-m", "sd-a")
     assert refused.returncode == 2 and "a 'contains' check scores text" in refused.stderr
+
+
+def test_a_prompt_draws_its_own_size_seed_and_steps(setup: Path, home: Path, tmp_path: Path) -> None:
+    own = tmp_path / "own.jsonl"
+    wide = {"id": "wide", "prompt": PROMPTS[0], "size": "48x32", "seed": 3, "negative_prompt": "blurry"}
+    two = {"id": "two", "prompt": PROMPTS[1], "n": 2}
+    own.write_text(f"{json.dumps(wide)}\n{json.dumps(two)}\n")
+    html, exported = tmp_path / "own.html", tmp_path / "own.json"
+    args = ["compare", str(own), "-m", "sd-a", "--steps", "1", "--seed", "7"]
+    done = invoke(*args, "--html", str(html), "--json", str(exported))
+    assert done.returncode == 0, done.stderr
+    made = {c["prompt_id"]: c for c in json.loads(exported.read_text())["cells"]}
+
+    # the case's own size, seed and negative prompt reach its picture; the other keeps the run's
+    # seed and the model's size, with its own count
+    (picture,) = json.loads(made["wide"]["output"])["pictures"]
+    drawn = (home / "images" / f"{picture['sha256']}.png").read_bytes()
+    assert Image.open(io.BytesIO(drawn)).size == (48, 32)
+    direct = tmp_path / "direct.png"
+    alone = invoke(
+        "image", "-m", "sd-a", PROMPTS[0], "-o", str(direct),
+        "--size", "48x32", "--seed", "3", "--steps", "1", "--negative", "blurry",
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    assert hashlib.sha256(direct.read_bytes()).hexdigest() == picture["sha256"]
+    other = json.loads(made["two"]["output"])
+    assert (other["seed"], other["size"], len(other["pictures"])) == (7, "32x32", 2)
+
+    # the report names what the case asked for itself, beside its prompt, and prices a picture
+    # by each prompt's own count: three pictures from two calls
+    page = html.read_text()
+    assert '<div class="dim">size=48x32 · seed=3 · negative_prompt=blurry</div>' in page
+    assert "n=2" in done.stdout and "seed=3" in done.stdout
+    assert f'<td class="num">{format_cost(sum(c["cost_usd"] for c in made.values()) / 3)}</td>' in page
+
+    # a case's own seed is part of its cell's key: changed, that picture alone is made again
+    own.write_text(f"{json.dumps({**wide, 'seed': 4})}\n{json.dumps(two)}\n")
+    again = invoke(*args, "--json", str(exported))
+    assert again.returncode == 0, again.stderr
+    remade = {c["prompt_id"]: c for c in json.loads(exported.read_text())["cells"]}
+    assert (remade["wide"]["cached"], remade["two"]["cached"]) == (False, True)
+    assert remade["wide"]["hash"] != made["wide"]["hash"]
+    assert json.loads(remade["wide"]["output"])["seed"] == 4
+
+    # a chat model has no use for them: the run is refused, naming the case
+    chat = invoke("compare", str(own), "-m", "vision-judge")
+    assert chat.returncode == 2 and "Traceback" not in chat.stderr
+    assert "prompt wide: size, seed, negative_prompt are for image models" in chat.stderr

@@ -67,6 +67,24 @@ def test_python_check_paths_are_relative_to_the_prompt_file(tmp_path: Path) -> N
     assert case.checks[0].value == f"{(tmp_path / 'sets' / 'checks.py').resolve()}:short"
 
 
+def test_a_case_may_say_how_its_pictures_are_drawn(tmp_path: Path) -> None:
+    suite = tmp_path / "pictures.yaml"
+    suite.write_text(
+        "prompts: ['a {{thing}}']\ndefaultTest: {steps: 4}\ntests:\n"
+        "  - {vars: {thing: fox}, seed: 3, size: 64x32}\n"
+        "  - {vars: {thing: owl}, steps: 8, negative_prompt: blurry}\n"
+    )
+    fox, owl = (case.drawing for case in promptset.load(suite).cases)
+    assert fox is not None and fox.given() == {"size": "64x32", "seed": 3, "steps": 4}  # defaultTest's steps
+    assert owl is not None and owl.given() == {"steps": 8, "negative_prompt": "blurry"}
+    sheet = tmp_path / "pictures.csv"
+    sheet.write_text("prompt,seed,n,colour\na {{colour}} bike,5,2,red\n")
+    [bike] = promptset.load(sheet).cases  # the options are columns of their own, not variables
+    assert bike.vars == {"colour": "red"} and bike.drawing is not None
+    assert bike.drawing.given() == {"seed": 5, "n": 2}
+    assert promptset.load(DATA / "mixed.jsonl").cases[0].drawing is None
+
+
 def test_the_shipped_examples_load() -> None:
     sentiment = promptset.load(EXAMPLES / "sentiment.yaml")
     assert len(sentiment.cases) == 20 and sentiment.models == ["smollm2-135m"]
@@ -159,6 +177,11 @@ def _error(tmp_path: Path, name: str, text: str) -> str:
         ),
         ("bad.yaml", "prompts: ['a']\ntests:\n  - vars: {q: [a\n", "bad.yaml:4: not valid YAML"),
         ("bad.yaml", "prompts: ['a']\n", "bad.yaml:1: tests: Field required"),
+        (
+            "bad.yaml",
+            "prompts: ['a']\ntests:\n  - seed: seven\n",
+            "bad.yaml:3: tests[0].seed: Input should be a valid integer",
+        ),
         ("bad.txt", "hello\n", "bad.txt: unknown format"),
         ("empty.jsonl", "\n", "empty.jsonl: the prompt set has no prompts"),
     ],

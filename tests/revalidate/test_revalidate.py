@@ -2,7 +2,9 @@
 SmolLM2 and a Q4_0 quantization of it) over one small compare run and one small evaluation, its
 verdicts checked against the stored answers; then on two scripted cloud models whose answers
 make the verdict, the interval and the cost change exact by hand, with a run's own judge and a
-pairwise run skipped. The old model is never asked anything."""
+pairwise run skipped; then on two tiny image pipelines, a run scored by a user's function and
+CLIP drawn again with its seeds and sizes, and a run with no scores saying so. The old model is
+never asked anything."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.compare.test_image_compare import CHECKS, brightness, tiny_clip_model
 from tests.eval.test_cli import write_mmlu
 from tests.support.cli import invoke
 from tests.support.compare import CAPITALS, Script, Upstream, config_text, prompt_file
+from tests.support.diffusion import tiny_sd_pipeline
 from weighbridge.config import load_settings
 from weighbridge.own.quantize import quantize_file
 from weighbridge.store import runs
@@ -218,3 +222,91 @@ def test_a_worse_cheaper_replacement_with_the_runs_own_judge(cloud: Upstream, tm
     assert (judged_row["old"]["score"], judged_row["new"]["score"]) == (1.0, 0.0)
     assert any("ANSWER:\nLyon" in text for text in cloud.asked("judge"))
     assert len(cloud.asked("cloud-a")) == asked_a
+
+
+@pytest.fixture(scope="module")
+def narrow_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The replacement: a tiny pipeline with other weights than tiny_sd's, so other pictures."""
+    return tiny_sd_pipeline(tmp_path_factory.mktemp("narrow") / "narrow-sd", channels=(16, 32))
+
+
+def _drawn(home: Path, run_id: str) -> dict[str, tuple[int, str, bytes]]:
+    """Each prompt's seed, size and picture in the run, the picture read from disk."""
+    drawn = {}
+    for cell in _cells(run_id):
+        made = json.loads(cell.output or "{}")
+        (picture,) = made["pictures"]
+        data = (home / "images" / f"{picture['sha256']}.png").read_bytes()
+        drawn[cell.prompt_id] = (made["seed"], made["size"], data)
+    return drawn
+
+
+def test_an_image_run_is_drawn_again_on_the_new_pipeline(
+    home: Path, tmp_path: Path, tiny_sd: Path, narrow_sd: Path
+) -> None:
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(
+        f'[models.sd-old]\nfile = "{tiny_sd}"\n\n[models.sd-new]\nfile = "{narrow_sd}"\n'
+    )
+    clip = tiny_clip_model(tmp_path / "clip")
+    (tmp_path / "checks.py").write_text(CHECKS)
+    bright = [{"type": "python", "value": "checks.py:brightness"}]
+    scored = prompt_file(
+        tmp_path,
+        [
+            {"id": "wide", "prompt": "a red bicycle", "size": "48x32", "seed": 3, "assert": bright},
+            {"id": "night", "prompt": "a lighthouse at night", "assert": bright},
+        ],
+        "scored.jsonl",
+    )
+    plain = prompt_file(tmp_path, [{"id": "cats", "prompt": "two cats on a sofa"}], "plain.jsonl")
+    for args in ([str(scored), "--clip", str(clip)], [str(plain)]):
+        done = invoke("compare", *args, "-m", "sd-old", "--steps", "1", "--seed", "7", "-q")
+        assert done.returncode == 0, done.stderr
+    plain_id, scored_id = (json.loads(line)["id"] for line in invoke("runs", "--json").stdout.splitlines())
+    old_calls = _asked("sd-old")
+
+    table = invoke("revalidate", "sd-old", "--with", "sd-new")
+    assert table.returncode == 0, table.stderr
+    _, plain_line, scored_line, clip_line, note = table.stdout.strip().splitlines()
+    assert plain_line.split()[:3] == [plain_id, "compare", str(plain)] and "no scores" in plain_line
+    assert scored_line.split()[:3] == [scored_id, "compare", str(scored)]
+    assert clip_line.split()[:4] == [scored_id, "compare", str(scored), "clip"]
+    for line in (scored_line, clip_line):
+        assert {"better", "worse", "indistinguishable"} & set(line.split())
+    assert note.startswith(f"{plain_id} {plain}: its prompts have no checks and it had no CLIP model")
+    assert _asked("sd-new") == 3  # every picture drawn on the new pipeline; the old asked nothing
+    assert _asked("sd-old") == old_calls
+
+    # with the CLIP folder gone the checks are still weighed, and the CLIP row says why it is not
+    clip.rename(tmp_path / "moved")
+    done = invoke("revalidate", "sd-old", "--with", "sd-new", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    plain_row, scored_row, clip_row = report["rows"]
+    assert report["skipped"] == [] and _asked("sd-new") == 3  # drawn already: from the cache
+    assert plain_row["verdict"] == "no scores" and plain_row["old"]["score"] is None
+    assert clip_row["new"]["score"] is None and clip_row["old"]["score"] is not None
+    assert clip_row["verdict"] == "not comparable" and clip_row["note"] == (
+        f"not scored again: {clip}, the CLIP model the run was scored by, is gone"
+    )
+
+    # drawn again with the run's seeds and each prompt's own size: other weights, other pictures
+    old, new = _drawn(home, scored_id), _drawn(home, scored_row["new"]["run_id"])
+    assert {p: (seed, size) for p, (seed, size, _) in new.items()} == {
+        "wide": (3, "48x32"),
+        "night": (7, "32x32"),
+    }
+    assert {p: (seed, size) for p, (seed, size, _) in old.items()} == {
+        "wide": (3, "48x32"),
+        "night": (7, "32x32"),
+    }
+    assert all(old[p][2] != new[p][2] for p in old)
+    old_values = {p: brightness(data) for p, (_, _, data) in old.items()}
+    new_values = {p: brightness(data) for p, (_, _, data) in new.items()}
+    assert scored_row["old"]["score"] == pytest.approx(sum(old_values.values()) / 2)
+    assert scored_row["new"]["score"] == pytest.approx(sum(new_values.values()) / 2)
+    assert scored_row["difference"]["prompts"] == 2
+    assert scored_row["difference"]["difference"] == pytest.approx(
+        sum(new_values[p] - old_values[p] for p in old) / 2
+    )

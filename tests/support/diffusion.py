@@ -19,7 +19,7 @@ def tiny_sd_pipeline(folder: Path, *, side: int = 32, channels: tuple[int, int] 
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     torch.manual_seed(0)
-    tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    tokenizer = byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
     unet = UNet2DConditionModel(
         sample_size=side // 2,
         block_out_channels=channels,
@@ -97,7 +97,7 @@ def _clip_text_encoder(tokenizer: Any, *, projection_dim: int | None = None) -> 
     return CLIPTextModel(config) if projection_dim is None else CLIPTextModelWithProjection(config)
 
 
-def _byte_tokenizer(folder: Path) -> Any:
+def byte_tokenizer(folder: Path) -> Any:
     """A CLIP tokenizer over single bytes (each byte a token, alone or ending a word, with no
     merges), so any prompt tokenizes; CLIP's 77-token window."""
     from transformers import CLIPTokenizer
@@ -119,7 +119,7 @@ def tiny_flux_pipeline(folder: Path, *, side: int = 32) -> Path:
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
     torch.manual_seed(0)
-    tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    tokenizer = byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
     tokenizer_2 = _t5_tokenizer(folder.parent / f"{folder.name}-tokenizer-2")
     transformer = FluxTransformer2DModel(
         patch_size=1,
@@ -163,7 +163,7 @@ def tiny_sd3_pipeline(folder: Path, *, side: int = 32) -> Path:
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
 
     torch.manual_seed(0)
-    tokenizer = _byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    tokenizer = byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
     tokenizer_3 = _t5_tokenizer(folder.parent / f"{folder.name}-tokenizer-3")
     transformer = SD3Transformer2DModel(
         sample_size=side // 2,  # the VAE halves each side

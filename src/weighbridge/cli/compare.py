@@ -45,12 +45,19 @@ _path = click.Path(dir_okay=False, path_type=Path)
     help="Model for judge/pairwise checks that name none (default: the default model).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N prompts of the file.")
-@click.option("--seed", type=click.IntRange(min=0), help="Sampling seed (image models: each picture's).")
-@click.option("--size", help="Image models: the pictures' WIDTHxHEIGHT (default: each model's).")
-@click.option("--steps", type=click.IntRange(min=1), help="Image models: denoising steps.")
+@click.option(
+    "--seed", type=click.IntRange(min=0),
+    help="Sampling seed (image models: each picture's, unless its prompt gives a 'seed').",
+)  # fmt: skip
+@click.option(
+    "--size", help="Image models: the pictures' WIDTHxHEIGHT (default: each model's; a prompt's 'size' wins)."
+)
+@click.option(
+    "--steps", type=click.IntRange(min=1), help="Image models: denoising steps (a prompt's 'steps' wins)."
+)
 @click.option(
     "--pictures", type=click.IntRange(min=1, max=10), default=1, show_default=True,
-    help="Image models: pictures per prompt and model.",
+    help="Image models: pictures per prompt and model (a prompt's 'n' wins).",
 )  # fmt: skip
 @click.option(
     "--clip", type=click.Path(file_okay=False, path_type=Path),
@@ -94,6 +101,9 @@ def compare(
 
     Finished answers are kept as they come: after Ctrl-C or a crash, the same command resumes
     and calls no model for what is already answered.
+
+    For image models --seed, --size, --steps and --pictures are defaults: a prompt in FILE
+    may give its own seed, size, steps, n (pictures) and negative_prompt.
     """
     from weighbridge.compare import images, promptset, report, results, runner
 

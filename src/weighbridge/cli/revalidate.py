@@ -40,7 +40,9 @@ def revalidate(
     two side by side: each score with its 95% interval, the paired difference (NEW - OLD, over
     the prompts both answered), the verdict (better, worse, indistinguishable) and the change in
     cost per 1,000 prompts. OLD is never asked again, so it may already be retired; the re-runs
-    are stored runs ('weighbridge runs') and reuse every answer NEW already gave.
+    are stored runs ('weighbridge runs') and reuse every answer NEW already gave. A run of
+    image models is drawn again with the same seeds and sizes, its CLIP score in a row of its
+    own.
 
     \b
     weighbridge revalidate gpt-4o-mini --with gpt-5-mini
@@ -105,6 +107,9 @@ def _table(report: Report) -> None:
     if not console.is_terminal:  # a pipe or a file: whole values, one line per run
         console = Console(soft_wrap=True, width=1000, highlight=False)
     console.print(table)
+    for row in report.rows:
+        if row.note is not None:
+            console.print(f"{row.old.run_id} {row.what}: {row.note}", markup=False)
     for skipped in report.skipped:
         console.print(f"skipped {skipped.run_id}: {skipped.why}", markup=False)
 

@@ -69,6 +69,27 @@ class Check(BaseModel):
         return self.metric or self.type
 
 
+class Drawing(BaseModel):
+    """What one prompt asks of an image model besides itself, over the run's own options (the
+    command line's): a subject that needs a wide picture, a seed that drew it well, more steps
+    for detail. The names are :class:`~weighbridge.types.ImageRequest`'s, whose rules check the
+    values when the request is made, so a case is held to the same limits as the command line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    negative_prompt: str | None = None
+    #: Pictures per model and sample (``--pictures`` on the command line).
+    n: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The options given, by their request names; a prompt-file test, which is a Drawing with
+        more fields, gives only these."""
+        return self.model_dump(include=set(Drawing.model_fields), exclude_none=True)
+
+
 class Case(BaseModel):
     """One prompt, rendered: the messages to send and what to check the answers against."""
 
@@ -81,6 +102,8 @@ class Case(BaseModel):
     reference: Any = None
     checks: list[Check] = Field(default_factory=list)
     description: str | None = None
+    #: The case's own image options; None: the run's alone. A chat run refuses them.
+    drawing: Drawing | None = None
 
     @model_validator(mode="after")
     def _targets_known(self) -> Case:

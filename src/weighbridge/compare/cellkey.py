@@ -4,7 +4,10 @@ It covers the model id, the weights (the sha256 of a local file, or of a checkpo
 with its LoRA adapter) or the closed model's upstream snapshot id, every parameter the
 provider will see (after the catalog's defaults and default system prompt are applied, so
 changing those changes the key), the rendered messages and the sample number. Two runs that
-ask the same thing of the same weights share their cells.
+ask the same thing of the same weights share their cells. An image cell's request is the
+picture's prompt and every option it was drawn with, a prompt's own size, seed, steps,
+negative prompt and count included, so changing one in the prompt set makes that prompt's
+pictures again and no other's.
 
 A closed model is known before the call only by the upstream id its entry names; where that
 is an alias the provider may repoint (``gpt-4o-mini``), name the dated snapshot in the config
@@ -18,7 +21,7 @@ import asyncio
 from weighbridge.hashing import content_hash
 from weighbridge.store import Store
 from weighbridge.targets import Target
-from weighbridge.types import ChatRequest
+from weighbridge.types import ChatRequest, ImageRequest
 from weighbridge.weights import weight_sha256
 
 _VERSION = 1
@@ -32,7 +35,7 @@ async def identity(store: Store, target: Target) -> str:
     return f"{target.provider_name}:{target.upstream}"
 
 
-def cell_hash(model: str, weights: str, request: ChatRequest, sample: int) -> str:
+def cell_hash(model: str, weights: str, request: ChatRequest | ImageRequest, sample: int) -> str:
     asked = request.model_dump(mode="json", exclude_none=True, exclude={"model"})
     payload = {"v": _VERSION, "model": model, "weights": weights, "request": asked, "sample": sample}
     return content_hash(payload)

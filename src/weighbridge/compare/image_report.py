@@ -3,7 +3,8 @@
 The HTML report embeds every picture as a ``data:`` URL read from the pictures folder by its
 sha256 (:class:`~weighbridge.store.pictures.Pictures`), so it stays one self-contained file
 that loads nothing; a picture no longer on disk is named by its sha256 instead. Times and
-costs are per picture: a cell's call made ``n`` of them.
+costs are per picture: a cell's call made ``n`` of them (the run's, or the prompt's own). A
+prompt drawn with options of its own shows them beside it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from weighbridge.compare.cases import Case
 from weighbridge.compare.html_report import CSS, page
 from weighbridge.compare.image_scores import CLIP, data_url
 from weighbridge.compare.images import Made, read
 from weighbridge.compare.recommend import Recommendation
 from weighbridge.compare.results import Results, cell_score
-from weighbridge.compare.stats import Interval, ModelSummary, bootstrap_mean
+from weighbridge.compare.stats import Interval, ModelSummary, bootstrap_mean, percentile
 from weighbridge.money.amounts import format_cost
 from weighbridge.store.pictures import Pictures
 from weighbridge.store.runs import CellRow
@@ -39,32 +41,55 @@ class Figures:
 
 
 def figures(results: Results, summaries: list[ModelSummary]) -> list[Figures]:
-    n = int(results.run.params.get("n", 1))
-    return [
-        Figures(
-            summary=s,
-            latency_p50=s.latency_p50 / n if s.latency_p50 is not None else None,
-            cost=s.cost_per_1k / 1000 / n if s.cost_per_1k is not None else None,
-            checks=_checks(results, s.model),
+    """Per picture from each cell's own count, since prompts may ask for different numbers."""
+    rows = []
+    for s in summaries:
+        made = [c for c in results.cells if c.model == s.model and c.ok]
+        latencies = [per_picture(c, c.latency_s) for c in made]
+        pictures = sum(len(Made.of(c).pictures) for c in made)
+        priced = s.cost_per_1k is not None and pictures > 0  # the summary's rule: every answer priced
+        rows.append(
+            Figures(
+                summary=s,
+                latency_p50=percentile([v for v in latencies if v is not None], 50),
+                cost=sum(c.cost_usd or 0.0 for c in made) / pictures if priced else None,
+                checks=check_means(results, s.model),
+            )
         )
-        for s in summaries
-    ]
+    return rows
 
 
-def _checks(results: Results, model: str) -> dict[str, tuple[float, Interval]]:
-    """Each check's mean over the prompts (a prompt's samples averaged first, as the score's
-    are) with its bootstrap interval."""
+def check_scores(results: Results, model: str) -> dict[str, dict[str, float]]:
+    """Each check's score per prompt for ``model``, a prompt's samples averaged as the score's
+    are: what two models are paired on, check by check."""
     values: dict[str, dict[str, list[float]]] = {}
     for cell in results.cells:
         if cell.model == model:
             for s in cell.scores:
                 if s["score"] is not None:
                     values.setdefault(s["check"], {}).setdefault(cell.prompt_id, []).append(s["score"])
+    return {
+        check: {prompt: sum(v) / len(v) for prompt, v in by_prompt.items()}
+        for check, by_prompt in values.items()
+    }
+
+
+def check_means(results: Results, model: str) -> dict[str, tuple[float, Interval]]:
+    """Each check's mean over the prompts with its bootstrap interval."""
     means = {}
-    for check, by_prompt in values.items():
-        per_prompt = [sum(v) / len(v) for v in by_prompt.values()]
+    for check, by_prompt in check_scores(results, model).items():
+        per_prompt = list(by_prompt.values())
         means[check] = (sum(per_prompt) / len(per_prompt), bootstrap_mean(per_prompt))
     return means
+
+
+def own_options(results: Results, case: Case) -> str:
+    """The case's own options where they differ from the run's (``size=48x32 · seed=3``): why its
+    pictures are not drawn like the others'; empty for a case drawn as the run is."""
+    if case.drawing is None:
+        return ""
+    run = results.run.params
+    return " · ".join(f"{k}={v}" for k, v in case.drawing.given().items() if run.get(k) != v)
 
 
 def shown(check: str, value: float) -> str:
@@ -88,7 +113,11 @@ def print_pictures(console: Console, results: Results) -> None:
         table.add_column(Text(model), ratio=3, overflow="fold")
     for case in results.cases:
         cells = [results.cell(model, case.id) for model in results.models]
-        table.add_row(Text(f"{case.id}\n{case.prompt_text()}"), *(_cell_text(c) for c in cells))
+        prompt = Text(f"{case.id}\n{case.prompt_text()}")
+        own = own_options(results, case)
+        if own:
+            prompt.append(f"\n{own}", style="dim")
+        table.add_row(prompt, *(_cell_text(c) for c in cells))
     console.print(table)
 
 
@@ -191,7 +220,8 @@ _TEMPLATE = (
 <section class="prompt" id="prompt-{{ row.case.id }}">
 <header><strong>{{ row.case.id }}</strong>
 {%- if row.case.description %} · {{ row.case.description }}{% endif %}
-<pre>{{ row.case.prompt_text() }}</pre></header>
+<pre>{{ row.case.prompt_text() }}</pre>
+{%- if row.own %}<div class="dim">{{ row.own }}</div>{% endif %}</header>
 <div class="answers pictures" style="grid-template-columns: repeat({{ row.cells|length }}, minmax(0, 1fr))">
 {% for a in row.cells %}<div class="answer">
 <h3>{{ a.model }}{% if a.cell and a.cell.cached %} <span class="dim">(cached)</span>{% endif %}</h3>
@@ -236,7 +266,7 @@ def render(
             if cell is not None and cell.ok:
                 shown_cell.update(_embedded(cell, pictures), score=cell_score(cell, case)[0])
             cells.append(shown_cell)
-        prompts.append({"case": case, "cells": cells})
+        prompts.append({"case": case, "cells": cells, "own": own_options(results, case)})
     return env.from_string(_TEMPLATE).render(
         run=results.run,
         cases=results.cases,

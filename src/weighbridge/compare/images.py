@@ -8,10 +8,12 @@ it from the store alone. A cell's ``output`` is :class:`Made` as JSON: each pict
 and what made it, never the bytes. The pictures are kept on disk by their sha256 whatever the
 log's retention, because the report embeds them.
 
-Cells are cached and resumed exactly as chat cells are: the content hash
-(:mod:`weighbridge.compare.cellkey`) covers the image request (size, seed, steps, count), so
-the same prompt asked of the same weights the same way is made once. A cached cell whose
-pictures are no longer on disk is made again.
+Each prompt's pictures are asked with the run's options (the command line's) overridden by
+the prompt's own (:class:`~weighbridge.compare.cases.Drawing`). Cells are cached and resumed
+exactly as chat cells are: the content hash (:mod:`weighbridge.compare.cellkey`) covers the
+image request as sent (size, seed, steps, count, negative prompt, whichever of the two said
+them), so the same prompt asked of the same weights the same way is made once. A cached cell
+whose pictures are no longer on disk is made again.
 """
 
 from __future__ import annotations
@@ -38,17 +40,36 @@ from weighbridge.store.pictures import Pictures
 from weighbridge.targets import Target, resolve
 from weighbridge.types import GeneratedImage, ImageRequest, validation_message
 
+#: The run parameter naming the CLIP model's folder, for a run scored by one.
+_CLIP = "clip"
+
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """What the command line asks of every picture (None: the model's default); ``n`` pictures
-    per prompt, model and sample; ``clip``: a CLIP model folder that scores each picture."""
+    """What the command line asks of every prompt's pictures, unless the prompt says its own
+    (None: the model's default); ``n`` pictures per prompt, model and sample; ``clip``: a CLIP
+    model folder that scores each picture."""
 
     size: str | None = None
     seed: int | None = None
     steps: int | None = None
     n: int = 1
     clip: Path | None = None
+
+    @classmethod
+    def of_run(cls, run: runs.RunRow) -> ImageOptions:
+        """The options the stored image ``run`` was made with, read back from its parameters
+        (:func:`run` keeps the seed it used, the command line's or the prompt set's), so that it
+        can be made again alike."""
+        params = run.params
+        clip = params.get(_CLIP)
+        return cls(
+            size=params.get("size"),
+            seed=params.get("seed"),
+            steps=params.get("steps"),
+            n=params.get("n", 1),
+            clip=Path(clip) if clip is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,8 +148,8 @@ async def run(
     asked = {"size": pictures.size, "seed": seed, "steps": pictures.steps, "n": pictures.n}
     jobs = await _jobs(client, prompt_set, options, models, asked)
     params: dict[str, Any] = {MODALITY: "image", **{k: v for k, v in asked.items() if v is not None}}
-    if clip is not None:
-        params["clip"] = str(pictures.clip)
+    if pictures.clip is not None:  # absolute, so the run can be made again from anywhere
+        params[_CLIP] = str(pictures.clip.resolve())
     if any(check.type == "judge" for case in prompt_set.cases for check in case.checks):
         params["judge"] = judge_model
     row = runner.new_run(prompt_set, options, models, skipped, params)
@@ -175,16 +196,18 @@ async def _jobs(
     models: list[str],
     asked: dict[str, Any],
 ) -> list[_Job]:
-    """Every cell to fill with its request and content hash. Samples of a seeded run take the
-    seeds after it, so they differ as unseeded samples do."""
+    """Every cell to fill with its request and content hash: the run's options, overridden by the
+    case's own. Samples of a seeded prompt take the seeds after it, so they differ as unseeded
+    samples do."""
     identities: dict[tuple[str, str], str] = {}
     jobs = []
     for case in prompt_set.cases:
+        wanted = {**asked, **(case.drawing.given() if case.drawing is not None else {})}
         for model in models:
             for sample in range(options.samples):
-                seed = asked["seed"] + sample if asked["seed"] is not None else None
+                seed = wanted["seed"] + sample if wanted["seed"] is not None else None
                 try:
-                    request = ImageRequest(model=model, prompt=case.prompt_text(), **{**asked, "seed": seed})
+                    request = ImageRequest(model=model, prompt=case.prompt_text(), **{**wanted, "seed": seed})
                 except ValidationError as exc:
                     raise InvalidRequestError(f"prompt {case.id}: {validation_message(exc)}") from None
                 call = client.planner.direct(request, "images", "compare")

@@ -9,6 +9,10 @@
   promptfoo's ``providers``), and optional ``description``, ``task`` (what the set measures),
   ``system``, ``options``. Each prompt is asked with each test.
 
+For image models a test may also say its own ``size``, ``seed``, ``steps``,
+``negative_prompt`` and ``n`` (:class:`~weighbridge.compare.cases.Drawing`; a YAML
+``defaultTest`` too): in CSV they are columns, not variables.
+
 A case with a reference and no checks is scored by normalised match against it. Every
 problem is one :class:`PromptSetError` line naming the file, the line and the field.
 """
@@ -24,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from weighbridge.compare.cases import Case, Check, Options, PromptSet
+from weighbridge.compare.cases import Case, Check, Drawing, Options, PromptSet
 from weighbridge.compare.templates import TemplateError, render, render_any
 from weighbridge.errors import InvalidRequestError
 from weighbridge.types import Message
@@ -32,7 +36,9 @@ from weighbridge.types import Message
 #: Check types whose ``value`` is data, not text: never rendered as a template.
 _LITERAL_VALUES = {"json-schema", "is-json", "python"}
 _CSV_JSON_COLUMNS = ("messages", "vars", "assert")
-_CSV_COLUMNS = {"id", "prompt", "messages", "vars", "reference", "assert", "system", "description"}
+_CSV_COLUMNS = {
+    "id", "prompt", "messages", "vars", "reference", "assert", "system", "description", *Drawing.model_fields
+}  # fmt: skip
 
 
 class PromptSetError(InvalidRequestError):
@@ -44,7 +50,7 @@ class PromptSetError(InvalidRequestError):
         self.path, self.line, self.where = path, line, where
 
 
-class _Test(BaseModel):
+class _Test(Drawing):
     """A JSONL line, a CSV row or a YAML test, before its templates are rendered."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -84,7 +90,7 @@ class _Prompt(BaseModel):
         return self
 
 
-class _DefaultTest(BaseModel):
+class _DefaultTest(Drawing):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     vars: dict[str, Any] = Field(default_factory=dict)
@@ -292,6 +298,7 @@ def _case(
     reference = render_any(reference, variables)
     if not checks and reference is not None:
         checks = [Check(type="normalised-match")]
+    drawn = {**default.given(), **test.given()}
     return Case(
         id=case_id,
         messages=messages,
@@ -300,6 +307,7 @@ def _case(
         reference=reference,
         checks=checks,
         description=test.description,
+        drawing=Drawing(**drawn) if drawn else None,
     )
 
 

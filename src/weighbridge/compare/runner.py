@@ -112,6 +112,18 @@ def check_judges(settings: Settings, prompt_set: PromptSet, default: str) -> Non
                 _require_known(settings, check.model or default)
 
 
+def _refuse_drawing(prompt_set: PromptSet) -> None:
+    """A case's image options would be dropped without a word by a chat model: say so before any
+    model is asked (a CSV column of that name is an option, not a variable)."""
+    for case in prompt_set.cases:
+        if case.drawing is not None:
+            said = list(case.drawing.given())
+            raise InvalidRequestError(
+                f"prompt {case.id}: {', '.join(said)} {'are' if len(said) > 1 else 'is'} for image "
+                "models and this run's models answer in text (a variable of that name goes under 'vars')"
+            )
+
+
 def messages_for(case: Case, system: str | None) -> list[dict[str, Any]]:
     """The case's messages with the system prompt in force: the command line's, else the
     case's (which the loader took from the test or the set); else the model's own default."""
@@ -166,6 +178,7 @@ async def run(
 ) -> str:
     """Run the set; returns the run id. The run is in the store from the start."""
     progress = progress or Progress()
+    _refuse_drawing(prompt_set)
     models, skipped = runnable(client, prompt_set, options, progress)
     judge_model = options.judge_model or client.settings.default_model
     check_judges(client.settings, prompt_set, judge_model)

@@ -2,18 +2,21 @@
 
 A compare run is made again from the store alone: its cases, parameters, system prompt, samples
 and judge are all kept with it (:func:`weighbridge.compare.runner.rerun_options`), and only the
-new model is asked. An evaluation is made again with the same tasks and setup (limit, shots,
-seed, data folder). Both are ordinary runs: stored, listed by ``weighbridge runs``, and made of
-cached answers wherever the new model already answered the same question, so revalidating twice
-asks nothing twice. The old model is never asked anything: its side is read from its own run.
+new model is asked. A run of image models is made again as one (:mod:`weighbridge.compare.images`)
+with the options it was drawn with: each prompt's own size, seed, steps and count, the run's
+for the rest, and its CLIP model where that folder is still there. An evaluation is made again
+with the same tasks and setup (limit, shots, seed, data folder). Both are ordinary runs:
+stored, listed by ``weighbridge runs``, and made of cached answers wherever the new model
+already answered the same question, so revalidating twice asks nothing twice. The old model is
+never asked anything: its side is read from its own run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from weighbridge.client import Client
-from weighbridge.compare import results
+from weighbridge.compare import images, results
 from weighbridge.compare.cases import PromptSet
 from weighbridge.compare.check_types import TYPES
 from weighbridge.compare.runner import choose_models, rerun_options
@@ -79,13 +82,13 @@ async def revalidate(
             if stored.is_eval(run):
                 report.rows.extend(await _eval(client, run, old, new, confirm_unsafe_code))
             else:
-                report.rows.append(await _compare(client, run, old, new))
+                report.rows.extend(await _compare(client, run, old, new))
         except WeighbridgeError as exc:
             report.skipped.append(Skipped(run.id, exc.message))
     return report
 
 
-async def _compare(client: Client, run: runs.RunRow, old: str, new: str) -> Revalidation:
+async def _compare(client: Client, run: runs.RunRow, old: str, new: str) -> list[Revalidation]:
     before = results.load(client.store, run.id)
     if any(TYPES[check.type].kind == "pairwise" for case in before.cases for check in case.checks):
         raise InvalidRequestError(
@@ -98,8 +101,21 @@ async def _compare(client: Client, run: runs.RunRow, old: str, new: str) -> Reva
         task=run.task,  # the same prompts measure the same task
         cases=before.cases,
     )
-    after_id = await compare_run(client, prompt_set, rerun_options(run, [new]))
+    options = rerun_options(run, [new])
+    if before.of_images:
+        after_id = await images.run(client, prompt_set, options, _drawn_as(run))
+    else:
+        after_id = await compare_run(client, prompt_set, options)
     return of_compare(before, old, results.load(client.store, after_id), new)
+
+
+def _drawn_as(run: runs.RunRow) -> images.ImageOptions:
+    """The stored image run's options, without CLIP where its folder has gone: CLIP has no part
+    in a picture's score, so the checks are still weighed (and the CLIP row says why it is not)."""
+    drawing = images.ImageOptions.of_run(run)
+    if drawing.clip is not None and not drawing.clip.is_dir():
+        return replace(drawing, clip=None)
+    return drawing
 
 
 async def _eval(client: Client, run: runs.RunRow, old: str, new: str, confirm: bool) -> list[Revalidation]:

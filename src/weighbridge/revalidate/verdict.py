@@ -6,20 +6,26 @@ as :mod:`weighbridge.compare.recommend` uses it): the bootstrap interval of the 
 difference, over the prompts (or benchmark items) both models were scored on. Pairing removes
 what the items share, so a replacement is judged on far fewer of them than two separate
 intervals would need. Each side's own score and interval are the ones ``weighbridge show``
-prints for that run: compare's bootstrap interval, eval's lm-eval standard error.
+prints for that run: compare's bootstrap interval, eval's lm-eval standard error. A run of
+image models scored by CLIP is weighed on CLIP too, in a row of its own: CLIP has no part in a
+picture's score. A run with nothing scored says so, rather than showing empty numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
+from weighbridge.compare.image_report import check_means, check_scores
+from weighbridge.compare.image_scores import CLIP
+from weighbridge.compare.images import ImageOptions
 from weighbridge.compare.recommend import Comparison
 from weighbridge.compare.results import Results
 from weighbridge.compare.stats import Interval, paired_difference, prompt_scores, summarise
 from weighbridge.eval.stored import TaskResult
 
-Verdict = Literal["better", "worse", "indistinguishable", "not comparable"]
+Verdict = Literal["better", "worse", "indistinguishable", "not comparable", "no scores"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,13 @@ class Revalidation:
     new: Side
     #: New minus old, paired over what both were scored on; None when they share nothing.
     difference: Comparison | None
+    #: Why a side has no numbers, where the numbers alone would leave the reader guessing.
+    note: str | None = None
 
     @property
     def verdict(self) -> Verdict:
+        if self.old.score is None and self.new.score is None:
+            return "no scores"
         if self.difference is None:
             return "not comparable"
         if self.difference.indistinguishable:
@@ -66,14 +76,41 @@ class Revalidation:
         return self.new.cost_per_1k - self.old.cost_per_1k
 
 
-def of_compare(before: Results, old: str, after: Results, new: str) -> Revalidation:
-    """A compare run's old model against its re-run on the new one, prompt by prompt."""
+def of_compare(before: Results, old: str, after: Results, new: str) -> list[Revalidation]:
+    """A compare run's old model against its re-run on the new one, prompt by prompt: on the
+    score, and on CLIP for pictures that were scored by it (alone where it is all they were
+    scored by)."""
+    old_side, new_side = _compare_side(before, old), _compare_side(after, new)
+    clip = ImageOptions.of_run(before.run).clip if before.of_images else None
+    checked = any(case.checks for case in before.cases)
+    rows = []
+    if checked or clip is None:
+        paired = _paired(prompt_scores(after, new), prompt_scores(before, old), new)
+        note = None
+        if not checked:
+            no_clip = " and it had no CLIP model" if before.of_images else ""
+            shown = f"'weighbridge show {after.run.id}' sets out what {new} made"
+            note = f"its prompts have no checks{no_clip}: {shown}"
+        rows.append(Revalidation("compare", before.run.source, old_side, new_side, paired, note))
+    if clip is not None:
+        rows.append(_of_clip(before, old_side, after, new_side, clip))
+    return rows
+
+
+def _of_clip(before: Results, old_side: Side, after: Results, new_side: Side, clip: Path) -> Revalidation:
+    """The CLIP score's row: its mean over the prompts, as a fraction of 100 as the cells keep it."""
+    rescored = ImageOptions.of_run(after.run).clip is not None
     return Revalidation(
         "compare",
-        before.run.source,
-        _compare_side(before, old),
-        _compare_side(after, new),
-        _paired(prompt_scores(after, new), prompt_scores(before, old), new),
+        f"{before.run.source} {CLIP}",
+        _check_side(before, old_side, CLIP),
+        _check_side(after, new_side, CLIP),
+        _paired(
+            check_scores(after, new_side.model).get(CLIP, {}),
+            check_scores(before, old_side.model).get(CLIP, {}),
+            new_side.model,
+        ),
+        None if rescored else f"not scored again: {clip}, the CLIP model the run was scored by, is gone",
     )
 
 
@@ -96,6 +133,12 @@ def of_eval(before: TaskResult, before_id: str, after: TaskResult, after_id: str
 def _compare_side(results: Results, model: str) -> Side:
     summary = next(s for s in summarise(results) if s.model == model)
     return Side(model, results.run.id, summary.score, summary.score_ci, summary.cost_per_1k, summary.errors)
+
+
+def _check_side(results: Results, side: Side, check: str) -> Side:
+    """``side`` on one check alone: its mean over the prompts and interval, the costs the same."""
+    found = check_means(results, side.model).get(check)
+    return replace(side, score=found[0] if found else None, interval=found[1] if found else None)
 
 
 def _eval_side(result: TaskResult, run_id: str, metric: str) -> Side:
