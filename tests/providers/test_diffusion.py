@@ -260,3 +260,36 @@ def test_a_lora_changes_the_pictures_and_the_weights_identity(
 
     with pytest.raises(ModelLoadError, match="not a diffusers LoRA"):
         make(replace(target, adapter=tmp_path))
+
+
+def test_the_entry_s_defaults_fill_what_a_request_leaves_unset(home: Path, tiny_sd: Path) -> None:
+    """A distilled model's few steps and no guidance, said once in its entry as the catalog says
+    them for SD-Turbo, reach every request that does not say its own."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[models.turbo]\nfile = "{tiny_sd}"\nprovider = "diffusers"\nmodality = "image"\n'
+        "[models.turbo.defaults]\nsteps = 3\nguidance = 0.0\n"
+    )
+    with Client(load_settings()) as client:
+
+        def made(**asked: Any) -> Any:
+            return client.generate_images(ImageRequest(model="turbo", prompt=PROMPT, seed=4, **asked))
+
+        defaulted = made()
+        assert defaulted.steps == 3
+        assert shas(defaulted) == shas(made(steps=3, guidance=0.0))
+        assert made(steps=2).steps == 2
+        assert made(quality="low").steps == 12  # quality says the steps itself: SD's 50 / 4
+
+
+def test_a_default_the_model_s_requests_have_no_field_for_is_refused(home: Path, tiny_sd: Path) -> None:
+    from weighbridge.errors import ConfigError
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[models.turbo]\nfile = "{tiny_sd}"\nprovider = "diffusers"\nmodality = "image"\n'
+        "[models.turbo.defaults]\ntemperature = 0.2\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "defaults temperature: not for a model of modality image" in str(refused.value)

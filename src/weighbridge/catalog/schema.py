@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -99,9 +99,23 @@ class Benchmark(_Strict):
 
 
 class SamplingDefaults(_Strict):
+    """What a request to the model gets where it says nothing itself: a chat model's sampling;
+    an image model's steps, guidance and size, which a distilled model (SD-Turbo, FLUX.1
+    [schnell]) needs far from its pipeline's own (one to four steps, no guidance)."""
+
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
+    steps: int | None = Field(default=None, ge=1, le=500)
+    guidance: float | None = Field(default=None, ge=0, le=50)
+    size: str | None = Field(default=None, pattern=r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+
+    #: The fields each modality's requests have.
+    FOR: ClassVar[dict[str, frozenset[str]]] = {
+        "chat": frozenset({"temperature", "top_p", "max_tokens"}),
+        "image": frozenset({"steps", "guidance", "size"}),
+        "embedding": frozenset(),
+    }
 
 
 class ModelEntry(_Strict):
@@ -127,6 +141,17 @@ class ModelEntry(_Strict):
     serve: list[ServeOption] = Field(default_factory=list)
     price: Price | None = None
     benchmarks: list[Benchmark] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _defaults_fit_the_modality(self) -> ModelEntry:
+        """A default the model's requests have no field for would never be used: refused."""
+        if self.defaults is not None:
+            foreign = set(self.defaults.model_dump(exclude_none=True)) - SamplingDefaults.FOR[self.modality]
+            if foreign:
+                raise ValueError(
+                    f"defaults {', '.join(sorted(foreign))}: not for a model of modality {self.modality}"
+                )
+        return self
 
     @field_validator("deprecated", mode="before")
     @classmethod

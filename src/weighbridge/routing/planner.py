@@ -5,7 +5,7 @@ circuit breakers and the requests in flight per target."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from weighbridge.call import Asked, Call, ChatCall
 from weighbridge.capabilities import Operation
@@ -20,6 +20,9 @@ from weighbridge.routing.plan import not_for_chat, plan
 from weighbridge.routing.routes import Route
 from weighbridge.targets import Target, resolve
 from weighbridge.types import ChatRequest, EmbeddingRequest, ImageRequest, Message, ScoreRequest, TextRequest
+
+#: The requests a model's catalog defaults fill in.
+_Defaulted = TypeVar("_Defaulted", ChatRequest, ImageRequest)
 
 #: What each operation that is not a chat is called in an error.
 _OPERATION_NAMES: dict[Operation, str] = {
@@ -111,7 +114,9 @@ class Planner:
         for choice in plan(
             request.model, route, self.settings, self.breakers, sensitive=sensitive, operation="images"
         ):
-            asked = request.model_copy(update={"model": choice.target.model_id})
+            asked = _with_defaults(
+                request.model_copy(update={"model": choice.target.model_id}), choice.target
+            )
             call = Call(
                 asked,
                 choice.target,
@@ -152,6 +157,8 @@ class Planner:
                 f"{target.model_id} ({target.provider.type} provider) does not offer {what}"
                 + (": it is a chat model" if operation == "images" else "")
             )
+        if isinstance(request, ImageRequest):
+            request = _with_defaults(request, target)
         return Call(request, target, self.settings, source, key_name)
 
     def max_cost_usd(self, request: Asked) -> float:
@@ -217,18 +224,28 @@ class Planner:
         route: tuple[str, Route, str] | None = None,
     ) -> ChatCall:
         """The call to ``target``, with what the model's entry supplies by default filled in."""
-        if target.entry.defaults is not None:
-            unset = {
-                name: value
-                for name, value in target.entry.defaults.model_dump(exclude_none=True).items()
-                if getattr(request, name) is None
-            }
-            request = request.model_copy(update=unset)
+        request = _with_defaults(request, target)
         default_system = target.entry.system_prompt
         if default_system and request.system_text() is None:
             system = Message(role="system", content=default_system)
             request = request.model_copy(update={"messages": [system, *request.messages]})
         return Call(request, target, self.settings, source, key_name, route=route)
+
+
+def _with_defaults(request: _Defaulted, target: Target) -> _Defaulted:
+    """``request`` with what ``target``'s entry supplies where the request says nothing (as an
+    Ollama Modelfile's parameters): a chat's sampling, a distilled image model's few steps. A
+    picture's ``quality`` says how many steps itself (a share of the pipeline's), so it keeps
+    them."""
+    if target.entry.defaults is None:
+        return request
+    said = {"steps"} if isinstance(request, ImageRequest) and request.quality is not None else set()
+    unset = {
+        name: value
+        for name, value in target.entry.defaults.model_dump(exclude_none=True).items()
+        if getattr(request, name) is None and name not in said
+    }
+    return request.model_copy(update=unset) if unset else request
 
 
 def _prompt_chars(request: TextRequest | EmbeddingRequest | ScoreRequest) -> int:
