@@ -8,10 +8,11 @@ called directly with diffusers, in the same run.
 ``--pipeline`` is any diffusers text-to-image folder; by default the benchmark builds a tiny
 Stable Diffusion 1.x pipeline (random weights, nothing fetched: ``tests/support/diffusion.py``)
 that makes 128x128 pictures, large enough that the pipeline's own work dominates, as it does with
-real models. Both sides load the folder the same way (``DiffusionPipeline.from_pretrained``,
-float32 on the CPU, half precision on a GPU) and make the same pictures: the same prompt, size,
-steps and seeds, checked byte for byte. Direct means what a script of one's own would do:
-the pipeline called on the main thread, each picture encoded to PNG.
+real models. Both sides load the folder the same way (``DiffusionPipeline.from_pretrained``, in
+the number type the provider picks for this machine: ``pipeline_dtype``) and make the same
+pictures: the same prompt, size, steps and seeds, checked byte for byte. Direct means what a
+script of one's own would do: the pipeline called on the main thread, each picture encoded to
+PNG.
 
 At C concurrent requests weighbridge gets C requests at once (``asyncio.gather``), which its one
 pipeline thread answers in turn; directly, the same C pictures are made one after another (a
@@ -46,6 +47,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from tests.support.diffusion import tiny_sd_pipeline
 from weighbridge.client import Client
 from weighbridge.config import load_settings
+from weighbridge.providers.diffusion import pipeline_dtype
 from weighbridge.types import ImageRequest
 
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
@@ -59,9 +61,7 @@ def direct_pipeline(folder: Path) -> tuple[Any, str]:
     from diffusers import DiffusionPipeline
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.float32
-    if device == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = pipeline_dtype(device)
     pipe = DiffusionPipeline.from_pretrained(folder, use_safetensors=True, local_files_only=True, dtype=dtype)
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

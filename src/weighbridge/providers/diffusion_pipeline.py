@@ -1,4 +1,4 @@
-"""A loaded diffusers pipeline and how an image request becomes one call to it, by rules read
+"""A loaded diffusers pipeline and how an image request becomes calls to it, by rules read
 from the pipeline itself (its call's signature, its VAE, its denoiser) rather than from a list
 of model families:
 
@@ -12,10 +12,12 @@ of model families:
   one), ``medium``/``standard``/``auto`` the default, ``high``/``hd`` twice it; else the default,
   the pipeline call's own ``num_inference_steps`` (50 for SD and SDXL, 28 for FLUX and SD3).
   A distilled few-step model (SD-Turbo, SDXL-Turbo, FLUX.1 schnell) ships the same pipeline
-  class and configs as its base, so nothing in its folder says so: ask it for 1-4 ``steps``.
+  class and configs as its base, so nothing in its folder says so: its catalog entry's
+  ``defaults`` give it 1-4 steps.
 * **seed**: the request's, else one drawn and reported. Picture ``i`` of ``n`` is drawn from
-  ``seed + i``, so each can be made again alone (asked with ``n = 1`` and that seed): the same
-  picture, up to the rounding a batch brings (a pixel value off by one here and there).
+  ``seed + i`` in a call of its own, so each can be made again alone (asked with ``n = 1`` and
+  that seed), byte for byte: a batch computes in other kernels, and rounds differently (in
+  half precision visibly so).
 * **knobs**: ``negative_prompt`` and ``guidance`` go to a pipeline whose call takes them
   (``negative_prompt``, ``guidance_scale``); asked of one that does not, they are refused,
   never ignored.
@@ -89,22 +91,21 @@ class Pipeline:
         steps = self.steps(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
         knobs = self.knobs(request)
-        generators = [torch.Generator(self.device).manual_seed((seed + i) % 2**32) for i in range(request.n)]
-        with torch.inference_mode():
-            out = self.pipe(
-                prompt=request.prompt,
-                height=height,
-                width=width,
-                num_inference_steps=steps,
-                num_images_per_prompt=request.n,
-                generator=generators,
-                output_type="pil",
-                **knobs,
-            )
-        pictures = [
-            GeneratedImage(data=_encoded(image, request.output_format), format=request.output_format)
-            for image in out.images
-        ]
+        pictures = []
+        for i in range(request.n):  # one at a time: picture i is exactly seed + i's picture alone
+            generator = torch.Generator(self.device).manual_seed((seed + i) % 2**32)
+            with torch.inference_mode():
+                out = self.pipe(
+                    prompt=request.prompt,
+                    height=height,
+                    width=width,
+                    num_inference_steps=steps,
+                    generator=generator,
+                    output_type="pil",
+                    **knobs,
+                )
+            data = _encoded(out.images[0], request.output_format)
+            pictures.append(GeneratedImage(data=data, format=request.output_format))
         return Images(images=pictures, usage=Usage(), seed=seed, steps=steps, size=f"{width}x{height}")
 
     def size(self, request: ImageRequest) -> tuple[int, int]:
