@@ -52,12 +52,12 @@ SEED = 7
 def build_sd15_architecture(folder: Path) -> Path:
     """A Stable Diffusion 1.5 pipeline folder, SD 1.5's configuration with random weights."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from safetensors.torch import load_file, save_file
     from transformers import CLIPTextConfig, CLIPTextModel
 
     sys.path.insert(0, str(ROOT))
-    from tests.support.diffusion import byte_tokenizer
+    from tests.support.diffusion import byte_tokenizer, save_sd_pipeline
 
     torch.manual_seed(0)
     torch.set_default_dtype(torch.float16)  # half the memory while building; stored as SD 1.5's fp16 files
@@ -96,17 +96,10 @@ def build_sd15_architecture(folder: Path) -> Path:
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
     )
-    pipeline = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=byte_tokenizer(folder.parent / f"{folder.name}-tokenizer"),
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+    tokenizer = byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
+    save_sd_pipeline(
+        folder, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
     )
-    pipeline.save_pretrained(folder, safe_serialization=True)
     # transformers 5 writes CLIPTextModel's tensors without the ``text_model.`` prefix that every
     # published SD checkpoint has (and that stable-diffusion.cpp looks for); both read it with it.
     encoder = folder / "text_encoder" / "model.safetensors"

@@ -16,7 +16,7 @@ def tiny_sd_pipeline(folder: Path, *, side: int = 32, channels: tuple[int, int] 
     (its VAE halves each side: a latent of ``side / 2``), with ``channels`` in its UNet's and
     VAE's two blocks, saved in safetensors under ``folder``."""
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
 
     torch.manual_seed(0)
     tokenizer = byte_tokenizer(folder.parent / f"{folder.name}-tokenizer")
@@ -43,6 +43,18 @@ def tiny_sd_pipeline(folder: Path, *, side: int = 32, channels: tuple[int, int] 
     scheduler = PNDMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
     )
+    return save_sd_pipeline(
+        folder, unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+    )
+
+
+def save_sd_pipeline(
+    folder: Path, *, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any
+) -> Path:
+    """A Stable Diffusion 1.x pipeline of these parts, saved in safetensors as published
+    folders are, without the safety checker (nothing to check random pictures for)."""
+    from diffusers import StableDiffusionPipeline
+
     pipeline = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
