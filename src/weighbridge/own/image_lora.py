@@ -10,9 +10,9 @@ peft LoRA on its attention projections, as diffusers' own ``train_text_to_image_
 streams of its joint attention, the text's too, as that script does). A UNet learns the
 denoising loss under the pipeline's noise schedule (DDPM noising with its betas; the target is
 the noise or the velocity, as its ``prediction_type`` says); FLUX and SD3 learn by flow
-matching (a noise level ``sigma`` drawn uniformly per picture, the noisy latent
-``(1 - sigma) * latent + sigma * noise``, the target ``noise - latent``), FLUX on latents
-packed as its pipeline packs them, SD3 on latents as they are.
+matching (:mod:`~weighbridge.own.flow_match`: a noise level ``sigma`` drawn uniformly per
+picture, the noisy latent ``(1 - sigma) * latent + sigma * noise``, the target ``noise -
+latent``), FLUX on latents packed as its pipeline packs them, SD3 on latents as they are.
 
 Step ``s`` draws its latents, noise and timesteps from a generator seeded by the seed and
 ``s`` alone, reads its pictures in an order drawn from ``seed + epoch``, and the learning rate
@@ -36,8 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +44,7 @@ import torch.nn.functional as F
 from weighbridge.config import Settings
 from weighbridge.errors import InvalidRequestError, ModelLoadError
 from weighbridge.hashing import content_hash
-from weighbridge.own import image_lora_data, lora_checkpoint
+from weighbridge.own import flow_match, image_lora_data, lora_checkpoint
 from weighbridge.own.finetune import check_name, file_sha256, training_device
 from weighbridge.own.lora_train import optimize
 from weighbridge.own.registry import register_pipeline_model
@@ -138,7 +137,7 @@ def finetune_images(
     progress.phase(f"loading {base}")
     device = training_device()
     pipe = _load(pipeline_dir, device)
-    flow = _flow_match(pipe)
+    flow = flow_match.of(pipe)
     if flow is None:
         side = options.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
     else:
@@ -155,7 +154,7 @@ def finetune_images(
     for part_name, part in pipe.components.items():  # done with: room on the GPU for training
         if part_name != denoiser and isinstance(part, torch.nn.Module):
             part.to("cpu")
-    targets = _ATTENTION if flow is None else flow.targets
+    targets = flow_match.ATTENTION if flow is None else flow.targets
     unet = _with_lora(getattr(pipe, denoiser), options.rank, options.seed, targets)
     noise = flow or _noise_schedule(pipe)
 
@@ -256,7 +255,7 @@ def _load(folder: Path, device: torch.device) -> Any:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"diffusers cannot load {folder}: {hf_load.one_line(exc)}") from None
     with_unet = getattr(pipe, "unet", None) is not None and hasattr(pipe, "encode_prompt")
-    if not with_unet and _flow_match(pipe) is None:
+    if not with_unet and flow_match.of(pipe) is None:
         raise InvalidRequestError(
             f"{folder} holds a {type(pipe).__name__}: image fine-tunes train text-to-image pipelines "
             "with a UNet (Stable Diffusion 1.x/2.x, SDXL), FLUX.1 or Stable Diffusion 3/3.5"
@@ -295,89 +294,6 @@ def _noise_schedule(pipe: Any) -> Any:
             "fine-tunes learn 'epsilon' or 'v_prediction'"
         )
     return schedule
-
-
-#: A UNet's and FLUX's LoRA targets: every attention's projections, in FLUX not the caption's
-#: ``add_*`` ones of its double blocks (kept as they were: a FLUX run's checkpoints hold these).
-_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
-#: SD3's, as ``train_dreambooth_lora_sd3.py`` has them: both streams of the joint attention (the
-#: caption's ``add_*`` projections too), and not SD3.5 Medium's second, picture-only ``attn2``.
-_SD3_ATTENTION = (
-    "attn.to_q",
-    "attn.to_k",
-    "attn.to_v",
-    "attn.to_out.0",
-    "attn.add_q_proj",
-    "attn.add_k_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
-)
-
-
-@dataclass(frozen=True)
-class _FlowMatch:
-    """How a transformer learns by flow matching, as diffusers' ``train_dreambooth_lora_sd3.py``
-    and ``train_dreambooth_lora_flux.py`` do it (uniform noise levels): SD3's, whose transformer
-    takes latents as they are, (B, C, H, W), cuts them into patches itself, and is told the
-    timestep its pipeline passes, the noise level times 1000. FLUX's is :class:`_FluxFlowMatch`."""
-
-    #: A token's side in latent pixels: training pictures are a multiple of it times the VAE's factor.
-    patch: int
-    #: The modules the LoRA goes on.
-    targets: tuple[str, ...]
-
-    #: Noise levels are ``t / 1000``; the eval loss spreads ``t`` over this range, as it does
-    #: over the DDPM schedule's ``config``.
-    config: ClassVar[Any] = SimpleNamespace(num_train_timesteps=1000)
-
-    def pack(self, latents: torch.Tensor) -> torch.Tensor:
-        """``latents`` (B, C, H, W) as the transformer takes them and gives its prediction."""
-        return latents
-
-    def inputs(self, sigmas: torch.Tensor, latents: torch.Tensor, hidden: torch.Tensor) -> dict[str, Any]:
-        """What the transformer is told besides the noisy latents and the caption's states and
-        pooled embedding, for latents of ``latents``' shape at noise levels ``sigmas``."""
-        return {"timestep": sigmas * self.config.num_train_timesteps}
-
-
-@dataclass(frozen=True)
-class _FluxFlowMatch(_FlowMatch):
-    """FLUX's: latents packed 2x2 into tokens as its pipeline packs them, their positions and the
-    caption's named, and the guidance its transformer is told where it takes one."""
-
-    pipe_type: type
-    #: The guidance scale (diffusers' default) for a guidance-distilled transformer, else None.
-    guidance: float | None
-
-    def pack(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.pipe_type._pack_latents(latents, *latents.shape)  # type: ignore[attr-defined,no-any-return]
-
-    def inputs(self, sigmas: torch.Tensor, latents: torch.Tensor, hidden: torch.Tensor) -> dict[str, Any]:
-        size, _, height, width = latents.shape
-        device = latents.device
-        guidance = None if self.guidance is None else torch.full((size,), self.guidance, device=device)
-        image_ids = self.pipe_type._prepare_latent_image_ids(  # type: ignore[attr-defined]
-            size, height // 2, width // 2, device, latents.dtype
-        )
-        return {
-            "timestep": sigmas,  # the transformer scales it by 1000 itself, as the pipeline's t / 1000
-            "guidance": guidance,
-            "txt_ids": torch.zeros(hidden.shape[1], 3, device=device, dtype=hidden.dtype),
-            "img_ids": image_ids,
-        }
-
-
-def _flow_match(pipe: Any) -> _FlowMatch | None:
-    """How ``pipe``'s transformer learns: FLUX.1's or SD3's flow matching; None for another pipeline."""
-    from diffusers import FluxPipeline, StableDiffusion3Pipeline
-
-    transformer: Any = getattr(pipe, "transformer", None)
-    if isinstance(pipe, FluxPipeline):
-        guidance = 3.5 if transformer.config.guidance_embeds else None
-        return _FluxFlowMatch(2, _ATTENTION, type(pipe), guidance)
-    if isinstance(pipe, StableDiffusion3Pipeline):
-        return _FlowMatch(transformer.config.patch_size, _SD3_ATTENTION)
-    return None
 
 
 def _train(
@@ -434,9 +350,9 @@ def _loss(
     timesteps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The denoising loss of ``batch`` at ``timesteps`` (else drawn), all randomness from ``draws``."""
-    if isinstance(noise, _FlowMatch):
-        return _flow_loss(unet, noise, batch, draws, timesteps)
-    latents, eps, device = _drawn(batch, draws)
+    if isinstance(noise, flow_match.FlowMatch):
+        return flow_match.loss(unet, noise, batch, draws, timesteps)
+    latents, eps, device = image_lora_data.drawn(batch, draws)
     if timesteps is None:
         timesteps = torch.randint(0, noise.config.num_train_timesteps, (len(batch),), generator=draws)
     timesteps = timesteps.to(device)
@@ -447,49 +363,6 @@ def _loss(
     added = condition or None
     predicted = unet(noisy, timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added).sample
     return F.mse_loss(predicted.float(), target.float())
-
-
-def _drawn(
-    batch: list[image_lora_data.Example], draws: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, Any]:
-    """The batch's latents sampled from their encoded distributions, the noise to add, both
-    drawn from ``draws`` in that order (so a run repeats), and the device they are on."""
-    device = batch[0].latent_mean.device
-    mean = torch.stack([e.latent_mean for e in batch])
-    std = torch.stack([e.latent_std for e in batch])
-    latents = mean + std * torch.randn(mean.shape, generator=draws).to(device)
-    eps = torch.randn(mean.shape, generator=draws).to(device)
-    return latents, eps, device
-
-
-def _flow_loss(
-    transformer: Any,
-    flow: _FlowMatch,
-    batch: list[image_lora_data.Example],
-    draws: torch.Generator,
-    timesteps: torch.Tensor | None,
-) -> torch.Tensor:
-    """The flow-matching loss of ``batch`` at noise levels ``timesteps / 1000`` (else drawn
-    uniformly): the transformer sees ``(1 - sigma) * latent + sigma * noise`` and is to predict
-    ``noise - latent``, both in the layout ``flow`` packs latents in."""
-    latents, eps, device = _drawn(batch, draws)
-    if timesteps is None:
-        sigmas = torch.rand((len(batch),), generator=draws)
-    else:
-        sigmas = timesteps.float() / flow.config.num_train_timesteps
-    sigmas = sigmas.to(device)
-    level = sigmas.view(-1, 1, 1, 1)
-    noisy = (1.0 - level) * latents + level * eps
-    hidden = torch.stack([e.condition["encoder_hidden_states"] for e in batch])
-    pooled = torch.stack([e.condition["pooled_projections"] for e in batch])
-    predicted = transformer(
-        hidden_states=flow.pack(noisy),
-        encoder_hidden_states=hidden,
-        pooled_projections=pooled,
-        return_dict=False,
-        **flow.inputs(sigmas, latents, hidden),
-    )[0]
-    return F.mse_loss(predicted.float(), flow.pack(eps - latents).float())
 
 
 @torch.no_grad()

@@ -178,3 +178,16 @@ def _metadata(folder: Path) -> dict[str, str]:
             raise InvalidRequestError(f'{path}:{number}: give {{"file_name": ..., "text": ...}}, as strings')
         captions[row["file_name"]] = row["text"].strip()
     return captions
+
+
+def drawn(batch: list[Example], draws: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """The batch's latents sampled from their encoded distributions, the noise to add, both
+    drawn from ``draws`` in that order (so a run repeats), and the device they are on."""
+    import torch
+
+    device = batch[0].latent_mean.device
+    mean = torch.stack([e.latent_mean for e in batch])
+    std = torch.stack([e.latent_std for e in batch])
+    latents = mean + std * torch.randn(mean.shape, generator=draws).to(device)
+    eps = torch.randn(mean.shape, generator=draws).to(device)
+    return latents, eps, device
