@@ -35,6 +35,21 @@ async def identity(store: Store, target: Target) -> str:
     return f"{target.provider_name}:{target.upstream}"
 
 
+class Identities:
+    """Each served model's :func:`identity`, looked up once per run rather than once per cell
+    (a local model's is a lookup of its weights' hash, off the event loop)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[tuple[str, str], str] = {}
+
+    async def of(self, target: Target) -> str:
+        where = (target.provider_name, target.upstream)
+        if where not in self._known:
+            self._known[where] = await identity(self._store, target)
+        return self._known[where]
+
+
 def cell_hash(model: str, weights: str, request: ChatRequest | ImageRequest, sample: int) -> str:
     asked = request.model_dump(mode="json", exclude_none=True, exclude={"model"})
     payload = {"v": _VERSION, "model": model, "weights": weights, "request": asked, "sample": sample}

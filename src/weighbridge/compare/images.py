@@ -199,7 +199,7 @@ async def _jobs(
     """Every cell to fill with its request and content hash: the run's options, overridden by the
     case's own. Samples of a seeded prompt take the seeds after it, so they differ as unseeded
     samples do."""
-    identities: dict[tuple[str, str], str] = {}
+    identities = cellkey.Identities(client.store)
     jobs = []
     for case in prompt_set.cases:
         wanted = {**asked, **(case.drawing.given() if case.drawing is not None else {})}
@@ -212,10 +212,7 @@ async def _jobs(
                     raise InvalidRequestError(f"prompt {case.id}: {validation_message(exc)}") from None
                 call = client.planner.direct(request, "images", "compare")
                 target = call.target
-                where = (target.provider_name, target.upstream)
-                if where not in identities:
-                    identities[where] = await cellkey.identity(client.store, target)
-                key = cellkey.cell_hash(target.model_id, identities[where], call.request, sample)
+                key = cellkey.cell_hash(target.model_id, await identities.of(target), call.request, sample)
                 jobs.append(_Job(case, model, sample, request, target, key))
     return jobs
 

@@ -307,7 +307,7 @@ async def _jobs(
     client: Client, prompt_set: PromptSet, options: RunOptions, models: list[str], params: dict[str, Any]
 ) -> list[_Job]:
     """Every cell to fill, each with its request as the provider will see it and its hash."""
-    identities: dict[tuple[str, str], str] = {}
+    identities = cellkey.Identities(client.store)
     jobs = []
     for case in prompt_set.cases:
         messages = messages_for(case, options.system)
@@ -315,11 +315,9 @@ async def _jobs(
             request = client.request(messages, model, dict(params))
             call = client.planner.calls(request, "compare")[0]
             target = call.target
-            where = (target.provider_name, target.upstream)
-            if where not in identities:
-                identities[where] = await cellkey.identity(client.store, target)
+            weights = await identities.of(target)
             for sample in range(options.samples):
-                key = cellkey.cell_hash(target.model_id, identities[where], call.request, sample)
+                key = cellkey.cell_hash(target.model_id, weights, call.request, sample)
                 jobs.append(_Job(case, model, sample, request, target, key))
     return jobs
 
