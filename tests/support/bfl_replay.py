@@ -11,24 +11,21 @@ task's own picture (a PNG of a colour of its own). Every request is recorded.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.support.image_samples import bfl_poll, bfl_ready, bfl_task, png
-from tests.support.replay import LoopbackServer, RecordedRequest, received
+from tests.support.replay import RecordedRequest, RecordingServer
 
 
-class FluxServer(LoopbackServer):
+class FluxServer(RecordingServer):
     def __init__(self, *, pending: int = 2) -> None:
         self.pending = pending
-        self.requests: list[RecordedRequest] = []
         #: Each task's id: the body it was submitted with, and the picture it makes.
         self.tasks: dict[str, tuple[dict[str, Any], bytes]] = {}
         self._polls: dict[str, int] = {}
-        self._lock = threading.Lock()
-        super().__init__(self._handler_class())
+        super().__init__()
 
     def _answer(self, method: str, path: str, body: Any) -> tuple[int, str, bytes]:
         """Status, content type and body for one request."""
@@ -53,30 +50,10 @@ class FluxServer(LoopbackServer):
                 return 200, "image/png", self.tasks[parts.path.split("/")[2]][1]
         return 404, "application/json", b'{"detail": "Not Found"}'
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self._serve()
-
-            def do_GET(self) -> None:
-                self._serve()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _serve(self) -> None:
-                recorded = received(self)
-                with server._lock:
-                    server.requests.append(recorded)
-                status, kind, content = server._answer(self.command, self.path, recorded.body)
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-        return Handler
+    def answer(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        status, kind, content = self._answer(request.method, request.path, request.body)
+        handler.send_response(status)
+        handler.send_header("Content-Type", kind)
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)

@@ -118,14 +118,45 @@ def received(handler: BaseHTTPRequestHandler) -> RecordedRequest:
     )
 
 
-class ReplayServer(LoopbackServer):
+class RecordingServer(LoopbackServer):
+    """A loopback server that records every request (``requests``, in arrival order) before a
+    subclass's :meth:`answer` writes the response; ``_lock`` guards what the handler threads share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # keep test output clean
+
+            def _serve(self) -> None:
+                recorded = received(self)
+                with server._lock:
+                    server.requests.append(recorded)
+                server.answer(self, recorded)
+
+        super().__init__(Handler)
+
+    def answer(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        raise NotImplementedError
+
+
+class ReplayServer(RecordingServer):
     """A scripted HTTP server on 127.0.0.1 with a free port, run in a daemon thread."""
 
     def __init__(self) -> None:
         self._replies: deque[_Reply] = deque()
-        self._lock = threading.Lock()
-        self.requests: list[RecordedRequest] = []
-        super().__init__(self._handler_class())
+        super().__init__()
 
     @property
     def pending(self) -> int:
@@ -191,64 +222,44 @@ class ReplayServer(LoopbackServer):
 
     # -- serving --------------------------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self._serve()
-
-            def do_GET(self) -> None:
-                self._serve()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # keep test output clean
-
-            def _serve(self) -> None:
-                recorded = received(self)
-                with server._lock:
-                    server.requests.append(recorded)
-                self.close_connection = True
-                reply = server._next()
-                if reply is None:
-                    reply = _Reply(
-                        500,
-                        {"Content-Type": "application/json"},
-                        body=b'{"error": {"message": "replay server: no scripted reply left"}}',
-                    )
-                if reply.drop:
-                    return
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Connection", "close")
-                if reply.pieces is None:
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                    return
-                self.end_headers()
-                self.wfile.flush()
-                try:
-                    for i, piece in enumerate(reply.pieces):
-                        if i and reply.delay_s:
-                            time.sleep(reply.delay_s)
-                        self.wfile.write(piece)
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the client stopped reading: nothing more to do
-                if reply.reset:
-                    time.sleep(0.05)  # let the client read what was sent before the reset
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    # Close here: socketserver would shut down writing first, and that FIN
-                    # would reach the client as a clean end of the body before the reset.
-                    # (wfile writes to the socket directly; rfile holds the last reference.)
-                    self.connection.close()
-                    self.rfile.close()
-
-        return Handler
+    def answer(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        handler.close_connection = True
+        reply = self._next()
+        if reply is None:
+            reply = _Reply(
+                500,
+                {"Content-Type": "application/json"},
+                body=b'{"error": {"message": "replay server: no scripted reply left"}}',
+            )
+        if reply.drop:
+            return
+        handler.send_response(reply.status)
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Connection", "close")
+        if reply.pieces is None:
+            handler.send_header("Content-Length", str(len(reply.body)))
+            handler.end_headers()
+            handler.wfile.write(reply.body)
+            return
+        handler.end_headers()
+        handler.wfile.flush()
+        try:
+            for i, piece in enumerate(reply.pieces):
+                if i and reply.delay_s:
+                    time.sleep(reply.delay_s)
+                handler.wfile.write(piece)
+                handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client stopped reading: nothing more to do
+        if reply.reset:
+            time.sleep(0.05)  # let the client read what was sent before the reset
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Close here: socketserver would shut down writing first, and that FIN
+            # would reach the client as a clean end of the body before the reset.
+            # (wfile writes to the socket directly; rfile holds the last reference.)
+            handler.connection.close()
+            handler.rfile.close()
 
 
 def sse(*events: str, sep: str = "\n\n") -> bytes:
