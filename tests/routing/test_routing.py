@@ -253,3 +253,24 @@ def test_requests_in_flight_together_share_the_machine_time() -> None:
     assert a.seconds == pytest.approx(0.25, abs=0.03)
     assert b.seconds == pytest.approx(0.05, abs=0.03)
     assert a.seconds + b.seconds == pytest.approx(0.3, abs=0.03)  # the machine was busy 0.3 s, not 0.4
+
+
+def test_a_picture_s_worst_cost_is_priced_at_the_size_it_will_be_drawn(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Budgets hold what the call will cost: a request without a size is drawn at the entry's
+    default size, so that is its price, not the dearest one listed."""
+    from weighbridge.types import ImageRequest
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = settings_with(
+        home,
+        '[models.pics]\nmodality = "image"\n'
+        '[[models.pics.serve]]\nprovider = "openai"\nmodel = "gpt-image-1"\n'
+        '[models.pics.price]\nper_image = { "256x256" = 0.01, "1024x1024" = 0.08 }\n'
+        '[models.pics.defaults]\nsize = "256x256"\n',
+    )
+    with Client(settings) as client:
+        assert client.planner.worst_costs(ImageRequest(model="pics", prompt="a fox")) == {"pics": 0.01}
+        asked = ImageRequest(model="pics", prompt="a fox", size="1024x1024", n=2)
+        assert client.planner.worst_costs(asked) == {"pics": 0.16}

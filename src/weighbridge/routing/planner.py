@@ -173,9 +173,9 @@ class Planner:
             return {
                 c.target.model_id: worst_case_image_usd(
                     c.target.entry,
-                    request.size,
-                    request.quality,
-                    request.n,
+                    c.request.size,  # as sent: the entry's default size where the request gives none
+                    c.request.quality,
+                    c.request.n,
                     runs_locally=c.target.runs_locally,
                     self_hosting=rate,
                 )
